@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Preflight of a recovery plan on the controller (docs: modules/recovery_plan.py).
+
+1. Structure, references and re-addressing (module_utils/plan.py, pure).
+2. Against the live sites (module_utils/plan_sites.py) with facts gathered by the
+   collection's own read-only modules: site_info at each site, database_info at
+   every database endpoint.
+All problems are reported at once; nothing is changed anywhere.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
+from ansible_collections.continuity.recovery.plugins.module_utils import plan_sites
+from ansible_collections.continuity.recovery.plugins.module_utils.site_facts import (
+    database_facts,
+    site_facts,
+    unreachable_site,
+)
+
+ARGUMENT_SPEC = dict(
+    plan=dict(type="raw", required=True),
+    live=dict(type="bool", default=True),
+)
+
+_SITE_INFO = "continuity.recovery.site_info"
+_DATABASE_INFO = "continuity.recovery.database_info"
+
+
+class ActionModule(ActionBase):
+    """Validate and normalise a recovery plan; fail with every problem by path."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
+        if validation.error_messages:
+            raise AnsibleActionFail("recovery_plan: " + "; ".join(validation.error_messages))
+        args = validation.validated_parameters
+
+        normalised, problems = plan_model.validate(args["plan"])
+        result["checked"] = ["structure"]
+        if normalised is not None and args["live"]:
+            facts = self._gather_facts(normalised, task_vars)
+            problems = list(problems) + list(plan_sites.check(normalised, facts))
+            result["checked"].append("live")
+            result["sites"] = {name: _site_summary(facts[name]) for name in ("primary", "recovery")}
+
+        result["problems"] = [str(p) for p in problems]
+        result["changed"] = False
+        if normalised is not None:
+            result["plan"] = plan_model.mask_secrets(normalised)
+        if problems:
+            result["failed"] = True
+            result["msg"] = "recovery plan has %d problem%s:\n%s" % (
+                len(problems), "" if len(problems) == 1 else "s",
+                "\n".join("- %s" % p for p in result["problems"]))
+        else:
+            result["msg"] = "recovery plan %r is valid" % normalised["name"]
+        return result
+
+    def _gather_facts(self, plan, task_vars):
+        facts = {"databases": {}}
+        vms_by_site = {"primary": sorted(plan["vm_index"]), "recovery": []}
+        for site_name in ("primary", "recovery"):
+            site = plan["sites"][site_name]
+            args = dict(site["vcenter"], datacenter=site["datacenter"], vms=vms_by_site[site_name])
+            args.pop("name", None)
+            info = self._run(_SITE_INFO, args, task_vars)
+            facts[site_name] = unreachable_site(info.get("msg")) if info.get("failed") else site_facts(info)
+        for pair in plan.get("replication", []):
+            if pair["engine"] != "postgresql":
+                continue
+            facts["databases"][pair["name"]] = {
+                side: database_facts(self._run(_DATABASE_INFO, dict(_pg_args(pair[side]), allow_unreachable=True),
+                                               task_vars))
+                for side in ("primary", "standby") if pair.get(side)
+            }
+        return facts
+
+    def _run(self, module, module_args, task_vars):
+        return self._execute_module(module_name=module, module_args=module_args, task_vars=task_vars)
+
+
+def _pg_args(endpoint):
+    mapping = {"host": "login_host", "port": "login_port", "user": "login_user",
+               "password": "login_password", "database": "login_db", "ssl_mode": "ssl_mode"}
+    return {mapping[k]: v for k, v in endpoint.items() if k in mapping and v is not None}
+
+
+def _site_summary(site):
+    return {
+        "reachable": site.get("reachable"),
+        "error": site.get("error"),
+        "vms": len(site.get("vms", {})),
+        "portgroups": len(site.get("portgroups", [])),
+        "datastores": len(site.get("datastores", [])),
+    }

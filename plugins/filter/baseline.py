@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``baseline_record`` filter (docs: baseline_record.yml)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.continuity.recovery.plugins.module_utils import baseline
+
+
+def baseline_record(primary, plan, recovery=None, storage=None, databases=None, captured_at=None, run_id=None):
+    """Compose the baseline record and abnormalities from module results."""
+    if not isinstance(primary, dict) or not isinstance(plan, dict):
+        raise AnsibleFilterError("baseline_record: the site_info result and the plan must be dicts")
+    try:
+        return baseline.compose(plan, primary, recovery, storage or {}, databases or [], captured_at, run_id)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AnsibleFilterError("baseline_record: malformed input: %s" % exc)
+
+
+class FilterModule:
+    """Baseline composition."""
+
+    def filters(self):
+        return {"baseline_record": baseline_record}

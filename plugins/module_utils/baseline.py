@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Compose a baseline: one configuration record and one list of abnormalities
+from what site_info, storage_mapping_info and database_info returned.
+
+Pure: no I/O. The baseline role calls it through the ``baseline_record`` filter.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "continuity.recovery/baseline/v1"
+
+# Keys of a module result that are Ansible plumbing, not facts.
+_PLUMBING = ("changed", "failed", "invocation", "item", "ansible_loop_var", "skipped",
+             "skip_reason", "false_condition", "msg", "_ansible_no_log", "_ansible_item_label")
+
+
+def compose(plan, primary, recovery, storage, databases, captured_at, run_id=None):
+    """Return ``{"record": ..., "abnormalities": [...], "summary": {...}}``.
+
+    ``databases`` is a list of ``{"pair", "side", "result"}`` where result is a
+    database_info result (possibly ``reachable: false``).
+    """
+    abnormalities = []
+    abnormalities += _site_abnormalities("primary", primary)
+    if recovery is not None:
+        abnormalities += _site_abnormalities("recovery", recovery)
+    abnormalities += _storage_abnormalities(storage)
+    db_record = {}
+    for entry in databases:
+        result = _facts(entry["result"])
+        db_record.setdefault(entry["pair"], {})[entry["side"]] = result
+        abnormalities += _database_abnormalities(entry["pair"], entry["side"], result)
+
+    record = {
+        "schema": SCHEMA,
+        "plan": plan.get("name"),
+        "run_id": run_id,
+        "captured_at": captured_at,
+        "plan_snapshot": plan,
+        "sites": {"primary": _facts(primary)},
+        "storage_mapping": _facts(storage),
+        "databases": db_record,
+        "abnormalities": abnormalities,
+    }
+    if recovery is not None:
+        record["sites"]["recovery"] = _facts(recovery)
+    summary = {
+        "vms": len(primary.get("vms", [])),
+        "hosts": sum(len(_facts(s).get("hosts", [])) for s in (primary, recovery) if s),
+        "datastores": sum(len(_facts(s).get("datastores", [])) for s in (primary, recovery) if s),
+        "databases": sum(len(sides) for sides in db_record.values()),
+        "unprotected_disks": len(storage.get("unprotected", [])),
+        "abnormalities": len(abnormalities),
+        "healthy": not abnormalities,
+        "vcenter_calls": sum(int(s.get("vcenter_calls") or 0) for s in (primary, recovery, storage) if s),
+    }
+    record["summary"] = summary
+    return {"record": record, "abnormalities": abnormalities, "summary": summary}
+
+
+def _facts(result):
+    return {k: v for k, v in (result or {}).items() if k not in _PLUMBING}
+
+
+def _site_abnormalities(site, result):
+    return [dict(item, site=site) for item in result.get("abnormalities", [])]
+
+
+def _storage_abnormalities(storage):
+    found = []
+    for gap in storage.get("unprotected", []):
+        found.append({
+            "site": "primary",
+            "object": "%s/%s" % (gap.get("vm"), gap.get("disk")),
+            "check": "unprotected_disk",
+            "detail": "disk %s of VM %s is on datastore %s, which has no replica in the storage map (%s)"
+                      % (gap.get("disk"), gap.get("vm"), gap.get("datastore"), gap.get("reason", "no mapping")),
+        })
+    return found
+
+
+def _database_abnormalities(pair, side, result):
+    if not result.get("reachable", False):
+        if side == "standby":
+            # A standby is only expected once protection is established.
+            return []
+        return [{"site": side, "object": "%s.%s" % (pair, side), "check": "database_reachable",
+                 "detail": "database %s of pair %s does not answer: %s" % (side, pair, result.get("error"))}]
+    found = [dict(item, site=side, object="%s.%s" % (pair, side)) for item in result.get("abnormalities", [])]
+    expected = "primary" if side == "primary" else "standby"
+    if result.get("role") != expected:
+        found.append({"site": side, "object": "%s.%s" % (pair, side), "check": "database_role",
+                      "detail": "the %s of pair %s is in role %s" % (side, pair, result.get("role"))})
+    return found

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Evidence: append-only JSON-lines records and JSON snapshots of a run.
+
+Schema: docs/evidence.md. Files are created 0600 and directories 0700; every
+value is passed through :func:`redact` first, so no secret is ever written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import tempfile
+
+SCHEMA = "continuity.recovery/evidence/v1"
+RECORDS_FILE = "records.jsonl"
+KINDS = ("check", "change", "timing", "snapshot", "summary", "report")
+STATUSES = ("ok", "changed", "abnormal", "failed", "skipped", "info")
+MASK = "********"
+
+_SECRET_KEY = re.compile(r"(^|_)(password|passwd|pwd|secret|token|api_key|private_key)$", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+_CONNINFO_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def utcnow():
+    """Now in UTC as ISO 8601 with milliseconds and a Z."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def redact(value):
+    """A deep copy of ``value`` with secret-named keys masked and passwords inside URLs/DSNs removed."""
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+                    else redact(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        value = _URL_CREDENTIALS.sub(r"\1" + MASK + "@", value)
+        return _CONNINFO_PASSWORD.sub("password=" + MASK, value)
+    return value
+
+
+def ensure_dir(path):
+    """Create ``path`` (and parents) with mode 0700; tighten an existing one."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def make_record(kind, name, status, run_id=None, plan=None, role=None, subject=None, data=None):
+    """Build one record in the v1 schema (validated, redacted)."""
+    if kind not in KINDS:
+        raise ValueError("kind must be one of %s, got %r" % (", ".join(KINDS), kind))
+    if status not in STATUSES:
+        raise ValueError("status must be one of %s, got %r" % (", ".join(STATUSES), status))
+    record = {
+        "schema": SCHEMA,
+        "ts": utcnow(),
+        "run_id": run_id,
+        "plan": plan,
+        "role": role,
+        "kind": kind,
+        "name": name,
+        "status": status,
+        "subject": subject,
+        "data": data if data is not None else {},
+    }
+    return redact(record)
+
+
+def append_records(directory, records):
+    """Append records to ``records.jsonl`` in one write (O_APPEND keeps concurrent writers whole)."""
+    ensure_dir(directory)
+    path = os.path.join(directory, RECORDS_FILE)
+    payload = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, payload.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.chmod(path, 0o600)
+    return path
+
+
+def write_json(directory, filename, data):
+    """Write ``data`` (redacted) as JSON to ``directory/filename`` atomically, mode 0600."""
+    text = json.dumps(redact(data), indent=2, sort_keys=True, default=str) + "\n"
+    return _write_atomic(directory, filename, text)
+
+
+def write_text(directory, filename, text):
+    """Write ``text`` (redacted) to ``directory/filename`` atomically, mode 0600."""
+    return _write_atomic(directory, filename, redact(text))
+
+
+def _write_atomic(directory, filename, text):
+    if os.path.basename(filename) != filename or filename in ("", ".", ".."):
+        raise ValueError("file name must be a plain file name, got %r" % filename)
+    ensure_dir(directory)
+    path = os.path.join(directory, filename)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_records(directory):
+    """All records of a run, in order (for reports and tests)."""
+    path = os.path.join(directory, RECORDS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

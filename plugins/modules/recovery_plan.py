@@ -1,0 +1,86 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: recovery_plan
+short_description: Validate and normalise a recovery plan before anything changes
+version_added: 0.1.0
+description:
+  - The preflight of every lifecycle role. Checks a recovery plan (schema in
+    C(docs/plan.md)) as a whole and reports B(all) problems at once, each
+    naming its path in the plan, for example
+    C(tiers[1].vms[0]: VM 'app09' not found at site primary).
+  - "Structure: types, required and unknown keys, names, uniqueness, references
+    between networks, datastores, replication pairs and tiers, tier
+    dependencies without cycles, objectives, the change window."
+  - "Re-addressing (netaddr): subnets, gateways inside their subnet, explicit
+    recovery addresses inside the recovery subnet, no two VMs on one recovered
+    address, no overlapping subnets."
+  - "Live (O(live=true)): both vCenters answer; datacenters, clusters,
+    portgroups and datastores exist where the plan says; every protected VM
+    exists at the primary site with its primary IP inside the primary subnet of
+    its network; the primary database endpoints answer. Facts are read with
+    M(continuity.recovery.site_info) and M(continuity.recovery.database_info)."
+  - Read-only at both sites. Fails when there is any problem.
+author:
+  - continuity.recovery engineers
+options:
+  plan:
+    description: The recovery plan (usually C({{ recovery_plan }})).
+    type: raw
+    required: true
+  live:
+    description: Also check the plan against both live sites and the database endpoints.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Never changes anything.
+  action:
+    support: full
+    description: Runs on the controller as an action plugin; live facts are read by modules on the target host.
+notes:
+  - This module is an action plugin; the file here carries its documentation.
+seealso:
+  - module: continuity.recovery.site_info
+  - module: continuity.recovery.database_info
+"""
+
+EXAMPLES = r"""
+- name: Preflight
+  continuity.recovery.recovery_plan:
+    plan: "{{ recovery_plan }}"
+  register: preflight
+
+- name: Structure only (no connection to the sites)
+  continuity.recovery.recovery_plan:
+    plan: "{{ recovery_plan }}"
+    live: false
+"""
+
+RETURN = r"""
+plan:
+  description: The normalised plan (defaults filled in, VM entries as dicts, C(vm_index)), with passwords masked.
+  returned: when the structure could be normalised
+  type: dict
+problems:
+  description: Every problem found, each C(path: message).
+  returned: always
+  type: list
+  elements: str
+  sample: ["tiers[1].vms[0]: VM 'app09' not found at site primary"]
+checked:
+  description: Which checks ran (V(structure), V(live)).
+  returned: always
+  type: list
+  elements: str
+sites:
+  description: Per site, whether it answered and how many VMs, portgroups and datastores it reported.
+  returned: when O(live=true) and the structure was valid
+  type: dict
+"""
