@@ -1,0 +1,187 @@
+# continuity.recovery — build, test and CI entry points (GNU make).
+#
+#   make demo    one command: install, start the lab, run the whole lifecycle,
+#                print the report's path as the last line
+#   make test    one command: install, then every suite (unit lint sanity build
+#                integration molecule) with a summary; non-zero if any failed
+#   make help    everything else
+#
+# Every target is idempotent. Variables (PYTHON, VENV, LAB_DIR, ...) can be
+# overridden on the command line: `make unit PYTEST_ARGS=-x`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+
+PYTHON       ?= python3
+VENV         ?= $(ROOT)/.venv
+BUILD        ?= $(ROOT)/.build
+DIST         ?= $(BUILD)/dist
+SANITY_PYTHON ?= 3.11
+# apt packages the lab and the suites need (installed only when missing;
+# git and shellcheck for ansible-test sanity)
+APT_PACKAGES ?= postgresql-15 golang-go golang-github-vmware-govmomi-dev rsync iproute2 git shellcheck
+REQUIREMENTS := $(ROOT)/requirements.txt $(ROOT)/requirements-dev.txt
+VENV_STAMP   := $(VENV)/.requirements.stamp
+COLLECTION_LINK := $(BUILD)/collections/ansible_collections/continuity/recovery
+PLAYBOOK     ?= continuity.recovery.lifecycle
+INVENTORY    ?= inventories/lab
+LATEST_REPORT ?= evidence/LATEST_REPORT
+
+PYTEST_ARGS      ?=
+ANSIBLE_LINT_ARGS ?=
+SANITY_ARGS      ?=
+MOLECULE_ARGS    ?=
+LABCTL_ARGS      ?=
+# Suites that must contain tests: for these, "no test files" fails instead of
+# being reported as SKIPPED (empty). pytest's exit code 5 (tests found but none
+# selected/collected) always fails. See docs/development.md.
+REQUIRE_TESTS ?= unit build
+
+# The venv first on PATH for every recipe (molecule calls ansible-config & co.).
+export PATH := $(VENV)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export ANSIBLE_FORCE_COLOR ?= false
+# Passed through to tests/lab/labctl.py when set (environment or command line).
+export LAB_DIR LAB_VM_COUNT
+
+# run_pytest <suite name> <test directory> <extra pytest args>
+# - no test_*.py / *_test.py in the directory: SKIPPED (empty), or a failure when
+#   the suite is listed in REQUIRE_TESTS;
+# - pytest exit 5 (files present, no test collected/selected): failure.
+define run_pytest
+	@if ! find $(2) -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | grep -q .; then \
+	  if [[ " $(REQUIRE_TESTS) " == *" $(1) "* ]]; then \
+	    echo "$(1): FAILED: no test files in $(2), and $(1) is in REQUIRE_TESTS"; exit 1; \
+	  fi; \
+	  echo "$(1): SKIPPED (empty): no test files in $(2) yet"; exit 0; \
+	fi; \
+	rc=0; pytest $(2) $(3) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "$(1): FAILED: pytest collected no test in $(2) (exit 5)"; fi; \
+	exit $$rc
+endef
+
+.PHONY: help deps apt venv collection-link lab-up lab-down lab-status demo \
+        test unit lint ansible-lint changelog-lint sanity build \
+        integration integration-pytest molecule clean
+
+help: ## this list
+	@echo "continuity.recovery make targets (variables overridable: make TARGET VAR=value)"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+## ---- set-up -----------------------------------------------------------------
+
+deps: apt venv collection-link ## apt packages (when missing) + .venv + collection link
+
+apt: ## install missing apt packages (apt-get update once, only if needed)
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "apt: all present ($(APT_PACKAGES))"; exit 0; fi; \
+	echo "apt: installing:$$missing"; \
+	sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
+
+venv: $(VENV_STAMP) ## .venv with requirements-dev.txt (re-run only when requirements change)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v >= (3, 11) else "need Python >= 3.11 for ansible-core 2.19, got %d.%d" % v)'
+	@if [ ! -x "$(VENV)/bin/python" ]; then echo "venv: creating $(VENV)"; $(PYTHON) -m venv "$(VENV)"; fi
+	$(VENV)/bin/python -m pip install -q -r $(ROOT)/requirements-dev.txt
+	@touch $@
+
+collection-link: ## .build/collections/ansible_collections/continuity/recovery -> repo root
+	@if [ "$$(readlink "$(COLLECTION_LINK)" 2>/dev/null)" != "../../../.." ]; then \
+	  mkdir -p "$(dir $(COLLECTION_LINK))"; \
+	  if [ -d "$(COLLECTION_LINK)" ] && [ ! -L "$(COLLECTION_LINK)" ]; then rmdir "$(COLLECTION_LINK)"; fi; \
+	  ln -sfn ../../../.. "$(COLLECTION_LINK)"; \
+	  echo "collection-link: $(COLLECTION_LINK) -> ../../../.."; \
+	fi
+
+## ---- lab and demo -----------------------------------------------------------
+
+lab-up: deps ## start the lab (two vcsim + PostgreSQL); LAB_DIR, LAB_VM_COUNT honoured
+	cd $(ROOT) && $(VENV)/bin/python tests/lab/labctl.py up $(LABCTL_ARGS)
+
+lab-down: ## stop what the lab started (by pid)
+	cd $(ROOT) && $(VENV)/bin/python tests/lab/labctl.py down $(LABCTL_ARGS)
+
+lab-status: ## show the lab's processes and endpoints
+	cd $(ROOT) && $(VENV)/bin/python tests/lab/labctl.py status $(LABCTL_ARGS)
+
+demo: deps lab-up ## the whole lifecycle on the lab; last line: path of the report
+	cd $(ROOT) && rm -f $(LATEST_REPORT) && ansible-playbook $(PLAYBOOK) -i $(INVENTORY)
+	@test -s $(ROOT)/$(LATEST_REPORT) || { echo "demo: $(LATEST_REPORT) was not written" >&2; exit 1; }
+	@cat $(ROOT)/$(LATEST_REPORT)
+
+## ---- tests ------------------------------------------------------------------
+
+TEST_SUITES ?= unit lint sanity build integration molecule
+
+test: deps ## every suite in TEST_SUITES, then a summary; fails if any failed
+	@mkdir -p $(BUILD); summary=$(BUILD)/test-summary.txt; : > $$summary; \
+	passed=0; failed=0; skipped=0; log=$(BUILD)/test-logs; mkdir -p $$log; \
+	for s in $(TEST_SUITES); do \
+	  echo; echo "==== $$s ===="; t0=$$(date +%s); rc=0; \
+	  $(MAKE) -C $(ROOT) $$s 2>&1 | tee $$log/$$s.log || rc=$$?; \
+	  dt=$$(( $$(date +%s) - t0 )); \
+	  if [ $$rc -ne 0 ]; then st=FAILED; failed=$$((failed+1)); \
+	  elif grep -q "^$$s: SKIPPED" $$log/$$s.log; then st=SKIPPED; skipped=$$((skipped+1)); \
+	  else st=passed; passed=$$((passed+1)); fi; \
+	  res=$$(grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' $$log/$$s.log | sed -E 's/^=+ (.*) =+$$/\1/' | tr '\n' ';' || true); \
+	  printf '%-12s %-8s %5ss  %s\n' "$$s" "$$st" "$$dt" "$$res" >> $$summary; \
+	done; \
+	echo; echo "==== summary (logs in $$log) ===="; cat $$summary; \
+	echo "suites: $$passed passed, $$failed failed, $$skipped skipped"; \
+	[ $$failed -eq 0 ]
+
+unit: deps ## pytest tests/unit
+	$(call run_pytest,unit,tests/unit,)
+
+lint: ansible-lint changelog-lint ## ansible-lint (production profile) + antsibull-changelog lint
+
+ansible-lint: deps
+	cd $(ROOT) && ansible-lint --offline $(ANSIBLE_LINT_ARGS)
+
+changelog-lint: deps ## antsibull-changelog lint
+	cd $(ROOT) && antsibull-changelog lint
+
+sanity: deps ## ansible-test sanity --local on a copy in .build/sanity (see tests/sanity/run.py)
+	cd $(ROOT) && $(VENV)/bin/python tests/sanity/run.py --python $(SANITY_PYTHON) $(SANITY_ARGS)
+
+build: deps ## ansible-galaxy collection build into .build/dist + tests/build
+	cd $(ROOT) && rm -f $(DIST)/continuity-recovery-*.tar.gz && \
+	  ansible-galaxy collection build --force --output-path $(DIST)
+	$(call run_pytest,build,tests/build,)
+
+integration: deps ## lab-up, then pytest -m integration tests/integration
+	@if ! find tests/integration -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | grep -q .; then \
+	  if [[ " $(REQUIRE_TESTS) " == *" integration "* ]]; then \
+	    echo "integration: FAILED: no test files in tests/integration, and integration is in REQUIRE_TESTS"; exit 1; fi; \
+	  echo "integration: SKIPPED (empty): no test files in tests/integration yet (lab not started)"; exit 0; fi; \
+	$(MAKE) -C $(ROOT) lab-up && $(MAKE) -C $(ROOT) integration-pytest
+
+integration-pytest: # the integration tests alone, lab assumed up
+	$(call run_pytest,integration,tests/integration,-m integration)
+
+# molecule in collection mode: run from the collection root (where galaxy.yml
+# is); it then takes its scenarios from extensions/molecule/**/molecule.yml
+# (ansible-native layout, shared config in extensions/molecule/config.yml).
+# From extensions/molecule itself it would find nothing. MOLECULE_GLOB in the
+# environment still overrides. The venv is first on PATH (ansible-config).
+molecule: deps ## molecule test --all (extensions/molecule scenarios, delegated)
+	@cd $(ROOT); \
+	if ! find extensions/molecule -name molecule.yml 2>/dev/null | grep -q .; then \
+	  echo "molecule: SKIPPED (empty): no extensions/molecule/*/molecule.yml yet"; exit 0; fi; \
+	echo "molecule: scenarios: $$(find extensions/molecule -name molecule.yml | sort | xargs -n1 dirname | xargs -n1 basename | tr '\n' ' ')"; \
+	molecule test --all $(MOLECULE_ARGS)
+
+clean: ## remove .build (stops nothing; the lab has lab-down)
+	rm -rf $(BUILD)
