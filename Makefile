@@ -47,7 +47,8 @@ export PATH := $(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export ANSIBLE_FORCE_COLOR ?= false
 # Passed through to tests/lab/labctl.py when set (environment or command line).
-export LAB_DIR LAB_VM_COUNT
+LAB_VARS := LAB_DIR LAB_VM_COUNT LAB_PORT_OFFSET LAB_DELAY_MS
+$(foreach v,$(LAB_VARS),$(if $(filter undefined,$(origin $(v))),,$(eval export $(v))))
 
 # run_pytest <suite name> <test directory> <extra pytest args>
 # - no test_*.py / *_test.py in the directory: SKIPPED (empty), or a failure when
