@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import (
@@ -55,7 +55,6 @@ class TaskOutcome:
     result: Any = None
     error: str | None = None
     fault: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
