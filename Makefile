@@ -40,7 +40,7 @@ LABCTL_ARGS      ?=
 # Suites that must contain tests: for these, "no test files" fails instead of
 # being reported as SKIPPED (empty). pytest's exit code 5 (tests found but none
 # selected/collected) always fails. See docs/development.md.
-REQUIRE_TESTS ?= unit build
+REQUIRE_TESTS ?= unit build integration
 
 # The venv first on PATH for every recipe (molecule calls ansible-config & co.).
 export PATH := $(VENV)/bin:$(PATH)
@@ -117,8 +117,20 @@ lab-down: ## stop what the lab started (by pid)
 lab-status: ## show the lab's processes and endpoints
 	cd $(ROOT) && $(VENV)/bin/python tests/lab/labctl.py status $(LABCTL_ARGS)
 
+# A lab other than the default one (LAB_DIR, LAB_PORT_OFFSET or LAB_VM_COUNT set,
+# e.g. side by side with a shared lab): the plan in inventories/lab describes the
+# default lab only, so the started lab's own plan (`labctl.py plan`) is passed as
+# extra vars. DEMO_ARGS go to ansible-playbook verbatim.
+DEMO_ARGS ?=
+LAB_PLAN := $(BUILD)/lab-plan.yml
+
 demo: deps lab-up ## the whole lifecycle on the lab; last line: path of the report
-	cd $(ROOT) && rm -f $(LATEST_REPORT) && ansible-playbook $(PLAYBOOK) -i $(INVENTORY)
+	@cd $(ROOT); rm -f $(LATEST_REPORT); extra=""; \
+	if [ -n "$${LAB_DIR:-}$${LAB_PORT_OFFSET:-}$${LAB_VM_COUNT:-}" ]; then \
+	  $(VENV)/bin/python tests/lab/labctl.py plan --output $(LAB_PLAN); extra="-e @$(LAB_PLAN)"; \
+	  echo "demo: non-default lab: plan from labctl.py plan -> $(LAB_PLAN)"; fi; \
+	echo "ansible-playbook $(PLAYBOOK) -i $(INVENTORY) $$extra $(DEMO_ARGS)"; \
+	ansible-playbook $(PLAYBOOK) -i $(INVENTORY) $$extra $(DEMO_ARGS)
 	@test -s $(ROOT)/$(LATEST_REPORT) || { echo "demo: $(LATEST_REPORT) was not written" >&2; exit 1; }
 	@cat $(ROOT)/$(LATEST_REPORT)
 
@@ -180,6 +192,8 @@ integration-pytest: # the integration tests alone, lab assumed up
 molecule: deps ## molecule test --all (extensions/molecule scenarios, delegated)
 	@cd $(ROOT); \
 	if ! find extensions/molecule -name molecule.yml 2>/dev/null | grep -q .; then \
+	  if [[ " $(REQUIRE_TESTS) " == *" molecule "* ]]; then \
+	    echo "molecule: FAILED: no extensions/molecule/*/molecule.yml, and molecule is in REQUIRE_TESTS"; exit 1; fi; \
 	  echo "molecule: SKIPPED (empty): no extensions/molecule/*/molecule.yml yet"; exit 0; fi; \
 	echo "molecule: scenarios: $$(find extensions/molecule -name molecule.yml | sort | xargs -n1 dirname | xargs -n1 basename | tr '\n' ' ')"; \
 	molecule test --all $(MOLECULE_ARGS)
