@@ -20,8 +20,8 @@ from ansible_collections.continuity.recovery.plugins.module_utils import plan as
 from ansible_collections.continuity.recovery.plugins.module_utils import plan_sites
 from ansible_collections.continuity.recovery.plugins.module_utils.site_facts import (
     database_facts,
+    failed_site,
     site_facts,
-    unreachable_site,
 )
 
 ARGUMENT_SPEC = dict(
@@ -75,7 +75,7 @@ class ActionModule(ActionBase):
             args = dict(site["vcenter"], datacenter=site["datacenter"], vms=vms_by_site[site_name])
             args.pop("name", None)
             info = self._run(_SITE_INFO, args, task_vars)
-            facts[site_name] = unreachable_site(info.get("msg")) if info.get("failed") else site_facts(info)
+            facts[site_name] = failed_site(info) if info.get("failed") else site_facts(info)
         for pair in plan.get("replication", []):
             if pair["engine"] != "postgresql":
                 continue

@@ -1,0 +1,74 @@
+"""Run ansible-playbook the way a user does, and read its results as JSON.
+
+Uses the venv's ansible-playbook, the repository's ansible.cfg and the
+collection link; the test-only ``results_file`` callback (callback_plugins/)
+hands every task result over as JSON, so tests assert on results, not on text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    data: dict = field(default_factory=dict)
+
+    def task_results(self, name, host="localhost"):
+        """Results of every task whose name is ``name`` (in play order)."""
+        found = []
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                if task["task"]["name"] == name and host in task["hosts"]:
+                    found.append(task["hosts"][host])
+        return found
+
+    def failures(self, host="localhost"):
+        return [t["hosts"][host] for p in self.data.get("plays", []) for t in p.get("tasks", [])
+                if host in t["hosts"] and t["hosts"][host].get("failed")]
+
+    @property
+    def stats(self):
+        return self.data.get("stats", {}).get("localhost", {})
+
+
+def run_playbook(playbook, inventory=None, extra_vars=None, check=False, env=None, timeout=900, args=()):
+    """Run ``playbook`` (a path or an FQCN) and return a PlaybookRun."""
+    cmd = [os.path.join(BIN, "ansible-playbook"), playbook,
+           "-i", inventory or os.path.join(REPO, "inventories", "lab")]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    cmd += list(args)
+    fd, results_file = tempfile.mkstemp(prefix="playbook-results-", suffix=".json")
+    os.close(fd)
+    full_env = dict(os.environ)
+    full_env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "results_file",
+        "RESULTS_FILE": results_file,
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".build", "collections"),
+        "PATH": BIN + os.pathsep + full_env.get("PATH", ""),
+    })
+    full_env.update(env or {})
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+        with open(results_file, encoding="utf-8") as handle:
+            text = handle.read()
+    finally:
+        os.unlink(results_file)
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, json.loads(text) if text else {})

@@ -1,0 +1,68 @@
+"""Evidence writer: schema, redaction, append-only, file modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.continuity.recovery.plugins.module_utils import evidence
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_redact_masks_secret_keys_at_any_depth():
+    data = {"vcenter": {"username": "admin", "password": "s3cret"},
+            "pairs": [{"login_password": "p", "api_token": "t", "name": "x"}],
+            "empty_password": ""}
+    out = evidence.redact(data)
+    assert out == {"vcenter": {"username": "admin", "password": "********"},
+                   "pairs": [{"login_password": "********", "api_token": "********", "name": "x"}],
+                   "empty_password": ""}
+    assert data["vcenter"]["password"] == "s3cret"  # input untouched
+
+
+def test_redact_strips_passwords_from_urls_and_conninfo():
+    assert evidence.redact("https://admin:pw@vc:443/sdk") == "https://admin:********@vc:443/sdk"
+    assert evidence.redact("host=db user=r password='a b' port=5432") == \
+        "host=db user=r password=******** port=5432"
+    assert evidence.redact("postgresql://r:pw@db/x") == "postgresql://r:********@db/x"
+
+
+def test_records_are_appended_with_schema_and_private_modes(tmp_path):
+    run = tmp_path / "evidence" / "payments" / "run1"
+    first = evidence.make_record("check", "host_connected", "ok", run_id="run1", plan="payments",
+                                 role="baseline", subject="h1", data={"password": "x"})
+    evidence.append_records(str(run), [first])
+    second = evidence.make_record("summary", "baseline", "abnormal", run_id="run1")
+    path = evidence.append_records(str(run), [second])
+    records = evidence.read_records(str(run))
+    assert [r["name"] for r in records] == ["host_connected", "baseline"]
+    assert records[0]["schema"] == evidence.SCHEMA
+    assert records[0]["data"] == {"password": "********"}
+    assert records[0]["ts"].endswith("Z")
+    assert _mode(path) == 0o600
+    assert _mode(str(run)) == 0o700
+
+
+@pytest.mark.parametrize("kind,status", [("nonsense", "ok"), ("check", "fine")])
+def test_make_record_rejects_unknown_kind_or_status(kind, status):
+    with pytest.raises(ValueError):
+        evidence.make_record(kind, "x", status)
+
+
+def test_write_json_is_atomic_redacted_and_private(tmp_path):
+    path = evidence.write_json(str(tmp_path), "snap.json", {"a": 1, "password": "pw"})
+    assert json.loads(open(path).read()) == {"a": 1, "password": "********"}
+    assert _mode(path) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["snap.json"]  # no temp file left
+
+
+@pytest.mark.parametrize("name", ["../escape.json", "a/b.json", "", ".."])
+def test_write_refuses_paths_outside_the_directory(tmp_path, name):
+    with pytest.raises(ValueError):
+        evidence.write_text(str(tmp_path), name, "x")
