@@ -275,7 +275,13 @@ def vm_config_spec(vm, dvs_uuid, pg_key):
         name=vm["name"], guestId="otherLinux64Guest", numCPUs=1, memoryMB=128,
         files=vim.vm.FileInfo(vmPathName="[%s]" % vm["datastore"]),
         deviceChange=[ctrl, disk, nic],
-        extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=vm["ip"])],
+        # vcsim applies SET.<property> keys to the VM: a guest with VMware Tools
+        # running, a green heartbeat and its primary IP, as a healthy VM reports.
+        extraConfig=[
+            vim.option.OptionValue(key="SET.guest.ipAddress", value=vm["ip"]),
+            vim.option.OptionValue(key="SET.guest.toolsRunningStatus", value="guestToolsRunning"),
+            vim.option.OptionValue(key="SET.guestHeartbeatStatus", value="green"),
+        ],
     )
 
 
