@@ -10,41 +10,65 @@ import ssl
 
 import psycopg
 from pyVim.connect import Disconnect, SmartConnect
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
+
+
+_PROPERTIES = {
+    vim.VirtualMachine: ["name", "runtime.powerState", "config.changeVersion", "config.hardware.device",
+                         "guest.net", "snapshot"],
+    vim.HostSystem: ["name", "runtime.connectionState", "datastore"],
+    vim.Datastore: ["name", "summary.accessible"],
+    vim.Network: ["name"],
+}
+
+
+def _retrieve(content, obj_type, paths):
+    """One consistent read of ``paths`` for every object of ``obj_type`` (one RetrievePropertiesEx)."""
+    view = content.viewManager.CreateContainerView(content.rootFolder, [obj_type], True)
+    try:
+        traversal = vmodl.query.PropertyCollector.TraversalSpec(
+            name="view", path="view", skip=False, type=vim.view.ContainerView)
+        spec = vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=view, skip=True, selectSet=[traversal])],
+            propSet=[vmodl.query.PropertyCollector.PropertySpec(type=obj_type, pathSet=paths)])
+        result = content.propertyCollector.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions())
+        objects = list(result.objects) if result else []
+        while result and result.token:
+            result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+            objects += list(result.objects)
+        return [{prop.name: prop.val for prop in obj.propSet} for obj in objects]
+    finally:
+        view.Destroy()
+
+
+def _nic(dev):
+    port = getattr(dev.backing, "port", None)
+    return (dev.macAddress, port.portgroupKey if port else getattr(dev.backing, "deviceName", None))
 
 
 def vsphere_fingerprint(vcenter):
-    """Every VM (power, config version, NIC backings, guest IPs), host, datastore and network of a site."""
+    """Every VM (power, config version, NIC backings, guest IPs, snapshots), host, datastore and network."""
     si = SmartConnect(host=vcenter["hostname"], port=int(vcenter["port"]), user=vcenter["username"],
                       pwd=vcenter["password"], sslContext=ssl._create_unverified_context())
     try:
         content = si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.ManagedEntity], True)
-        try:
-            entities = list(view.view)
-        finally:
-            view.Destroy()
         out = {}
-        for entity in entities:
-            key = "%s:%s" % (type(entity).__name__, entity.name)
-            if isinstance(entity, vim.VirtualMachine):
-                out[key] = {
-                    "power": str(entity.runtime.powerState),
-                    "change_version": entity.config.changeVersion,
-                    "nics": sorted(
-                        (dev.macAddress, repr(dev.backing.port.portgroupKey) if hasattr(dev.backing, "port")
-                         else getattr(dev.backing, "deviceName", None))
-                        for dev in entity.config.hardware.device if isinstance(dev, vim.vm.device.VirtualEthernetCard)),
-                    "ips": sorted(ip for nic in entity.guest.net or [] for ip in nic.ipAddress or []),
-                    "snapshots": bool(entity.snapshot),
-                }
-            elif isinstance(entity, vim.HostSystem):
-                out[key] = {"state": str(entity.runtime.connectionState),
-                            "datastores": sorted(d.name for d in entity.datastore)}
-            elif isinstance(entity, vim.Datastore):
-                out[key] = {"accessible": entity.summary.accessible}
-            else:
-                out[key] = {}
+        for row in _retrieve(content, vim.VirtualMachine, _PROPERTIES[vim.VirtualMachine]):
+            out["vm:" + row["name"]] = {
+                "power": str(row.get("runtime.powerState")),
+                "change_version": row.get("config.changeVersion"),
+                "nics": sorted(_nic(d) for d in row.get("config.hardware.device", [])
+                               if isinstance(d, vim.vm.device.VirtualEthernetCard)),
+                "ips": sorted(ip for nic in row.get("guest.net", []) for ip in nic.ipAddress or []),
+                "snapshots": row.get("snapshot") is not None,
+            }
+        for row in _retrieve(content, vim.HostSystem, _PROPERTIES[vim.HostSystem]):
+            out["host:" + row["name"]] = {"state": str(row.get("runtime.connectionState")),
+                                          "datastores": sorted(d._moId for d in row.get("datastore", []))}
+        for row in _retrieve(content, vim.Datastore, _PROPERTIES[vim.Datastore]):
+            out["datastore:" + row["name"]] = {"accessible": row.get("summary.accessible")}
+        for row in _retrieve(content, vim.Network, _PROPERTIES[vim.Network]):
+            out["network:" + row["name"]] = {}
         return out
     finally:
         Disconnect(si)

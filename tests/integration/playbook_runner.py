@@ -27,11 +27,12 @@ class PlaybookRun:
     data: dict = field(default_factory=dict)
 
     def task_results(self, name, host="localhost"):
-        """Results of every task whose name is ``name`` (in play order)."""
+        """Results of every task called ``name`` (in play order); a role's tasks match without the role prefix."""
         found = []
         for play in self.data.get("plays", []):
             for task in play.get("tasks", []):
-                if task["task"]["name"] == name and host in task["hosts"]:
+                task_name = task["task"]["name"]
+                if (task_name == name or task_name.endswith(" : " + name)) and host in task["hosts"]:
                     found.append(task["hosts"][host])
         return found
 
