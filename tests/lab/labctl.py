@@ -159,6 +159,12 @@ def port_open(port, host="127.0.0.1", timeout=0.5):
         return s.connect_ex((host, port)) == 0
 
 
+def _ignore_missing(function, path, exc_info):
+    """rmtree error handler: a file already gone is fine (a stopping process may remove its own)."""
+    if not issubclass(exc_info[0], FileNotFoundError):
+        raise exc_info[1]
+
+
 def terminate(pid, is_ours, timeout=STOP_TIMEOUT):
     """SIGTERM pid (only while is_ours(pid)), wait up to timeout, then SIGKILL. True if it is gone."""
     if not is_ours(pid):
@@ -702,7 +708,7 @@ class Lab:
                     stopped.append("postgres %s (pid %d)" % (name, pid))
             remove_file(self.pidfile("postgres-primary"))
         if purge:
-            shutil.rmtree(self.lab_dir)
+            shutil.rmtree(self.lab_dir, onerror=_ignore_missing)
         for s in stopped:
             log("stopped: " + s)
         log("lab down: %s stopped=%d purged=%s elapsed=%.2fs" % (
