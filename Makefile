@@ -40,7 +40,7 @@ LABCTL_ARGS      ?=
 # Suites that must contain tests: for these, "no test files" fails instead of
 # being reported as SKIPPED (empty). pytest's exit code 5 (tests found but none
 # selected/collected) always fails. See docs/development.md.
-REQUIRE_TESTS ?= unit build integration
+REQUIRE_TESTS ?= unit build integration molecule
 
 # The venv first on PATH for every recipe (molecule calls ansible-config & co.).
 export PATH := $(VENV)/bin:$(PATH)
