@@ -1,0 +1,408 @@
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Host cutover planning (pure): which VMs, in which order, landing where, doing what.
+
+Everything here works on plain data, so it is unit-tested without vSphere:
+
+* ``selection(...)``: the tiers and VMs to act on (from the recovery plan, or
+  explicit lists), the network map and the storage map, each entry carrying the
+  path of the option it came from (``plan.tiers[1].vms[0]``, ``networks[0].recovery``)
+  so that bad input is reported naming the field.
+* ``work_items(...)``: one item per VM - desired NICs at the target site, their
+  addresses (``plan_sites.recovery_addresses`` / ``ipmap``), the datastore path to
+  register from and the replica disk files - computed from the VM's record at
+  the primary site (read live, or the baseline record).
+* ``target_problems(...)``: what the target site lacks (portgroups, replica
+  datastores) - all reported before any change.
+* ``steps(...)``: the steps one VM still needs given what the target site shows
+  (idempotence: a VM registered, on the right portgroups, powered on with the
+  right IP needs none).
+
+The executor (executor.py) runs the steps tier by tier.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
+from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
+from ansible_collections.continuity.recovery.plugins.module_utils import plan_sites
+from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import nics as nics_mod
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.storage import parse_datastore_path
+
+ACTIONS = ("takeover", "drill", "cleanup", "failback")
+MODES = ("planned", "emergency")
+
+MARKER_ROLE = "continuity.recovery.role"
+MARKER_SOURCE = "continuity.recovery.source"
+ROLE_TAKEOVER = "takeover"
+ROLE_FAILBACK = "failback"
+ROLE_DRILL_CLONE = "drill-clone"
+ROLE_DRILL_SOURCE = "drill-source"
+DRILL_SNAPSHOT = "continuity.recovery drill"
+
+PORTGROUP_KEY = {"takeover": "recovery", "drill": "drill", "failback": "primary"}
+
+VM_PROPERTIES = ("name", "config.files.vmPathName", "config.hardware.device", "runtime.powerState",
+                 "guest.net", "guest.toolsRunningStatus", "config.extraConfig", "snapshot",
+                 "summary.quickStats.guestHeartbeatStatus")
+SOURCE_VM_PROPERTIES = ("name", "config.files.vmPathName", "config.hardware.device", "runtime.powerState",
+                        "guest.net", "guest.toolsRunningStatus")
+
+_DERIVED_PLAN_KEYS = ("tier_order", "vm_index")
+
+
+# -- inputs --------------------------------------------------------------------------------
+
+def strip_derived(plan: Mapping) -> dict:
+    """A plan as the user wrote it: keys ``plan.validate`` adds when normalising are dropped."""
+    raw = copy.deepcopy(dict(plan))
+    for key in _DERIVED_PLAN_KEYS:
+        raw.pop(key, None)
+    for pair in raw.get("replication") or []:
+        if isinstance(pair, dict):
+            pair.pop("max_buffer_bytes", None)
+    return raw
+
+
+def _vm_entry(value: Any, path: str, problems: list) -> dict | None:
+    if isinstance(value, str) and value:
+        return {"name": value, "recovery_ip": None, "network": None, "path": path}
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str) and value["name"]:
+        unknown = sorted(set(value) - {"name", "recovery_ip", "network"})
+        if unknown:
+            problems.append("%s: unknown key %r (allowed: name, recovery_ip, network)" % (path, unknown[0]))
+            return None
+        return {"name": value["name"], "recovery_ip": value.get("recovery_ip"),
+                "network": value.get("network"), "path": path}
+    problems.append("%s: a VM must be a name or {name, recovery_ip, network}" % path)
+    return None
+
+
+def _check_network(net: Any, path: str, problems: list) -> dict | None:
+    required = ("name", "primary", "recovery", "drill", "primary_subnet", "recovery_subnet", "recovery_gateway")
+    if not isinstance(net, Mapping):
+        problems.append("%s: must be a mapping" % path)
+        return None
+    missing = [k for k in required if not net.get(k)]
+    for key in missing:
+        problems.append("%s.%s: is required" % (path, key))
+    if missing:
+        return None
+    out = dict(net, dns_servers=list(net.get("dns_servers") or []), path=path)
+    try:
+        primary = ipmap.parse_cidr(net["primary_subnet"])
+        out["primary_subnet"] = str(primary)
+    except InvalidInput as exc:
+        problems.append("%s.primary_subnet: %s" % (path, exc))
+        return None
+    try:
+        recovery = ipmap.parse_cidr(net["recovery_subnet"])
+        out["recovery_subnet"] = str(recovery)
+    except InvalidInput as exc:
+        problems.append("%s.recovery_subnet: %s" % (path, exc))
+        return None
+    try:
+        if not ipmap.ip_in_subnet(net["recovery_gateway"], out["recovery_subnet"]):
+            problems.append("%s.recovery_gateway: gateway %s is outside recovery_subnet %s"
+                            % (path, net["recovery_gateway"], out["recovery_subnet"]))
+            return None
+    except InvalidInput as exc:
+        problems.append("%s.recovery_gateway: %s" % (path, exc))
+        return None
+    return out
+
+
+def selection(plan: Mapping | None, tiers: Sequence | None = None, vms: Sequence[str] | None = None,
+              networks: Sequence | None = None, storage_map: Sequence | None = None) -> tuple[dict, list]:
+    """Tiers/VMs, network map and storage map to act on, and every input problem found.
+
+    ``tiers``: names of plan tiers (in the order to run) or ``{name, vms}`` dicts;
+    default: every tier of the plan in plan order. ``vms`` limits the VMs inside
+    the selected tiers. ``networks`` / ``storage_map`` default to the plan's.
+    """
+    problems: list[str] = []
+    normalised = None
+    if plan is not None:
+        normalised, found = plan_model.validate(strip_derived(plan))
+        problems += ["plan.%s" % p if not str(p).startswith("recovery_plan") else "plan%s" % str(p)[13:]
+                     for p in found]
+    plan_tiers = {t["name"]: (i, t) for i, t in enumerate((normalised or {}).get("tiers") or [])}
+
+    selected = []
+    if tiers:
+        for t, tier in enumerate(tiers):
+            path = "tiers[%d]" % t
+            if isinstance(tier, str):
+                if tier not in plan_tiers:
+                    known = ", ".join(plan_tiers) or "none: no valid plan given"
+                    problems.append("%s: tier %r is not in the plan (plan tiers: %s)" % (path, tier, known))
+                    continue
+                index, entry = plan_tiers[tier]
+                selected.append({"name": tier, "vms": [
+                    dict(vm, path="plan.tiers[%d].vms[%d]" % (index, v)) for v, vm in enumerate(entry["vms"])]})
+            elif isinstance(tier, Mapping) and tier.get("name") and isinstance(tier.get("vms"), list):
+                entries = [_vm_entry(vm, "%s.vms[%d]" % (path, v), problems) for v, vm in enumerate(tier["vms"])]
+                selected.append({"name": str(tier["name"]), "vms": [e for e in entries if e]})
+            else:
+                problems.append("%s: a tier must be a plan tier name or {name, vms}" % path)
+    elif normalised is not None:
+        for index, entry in enumerate(normalised["tiers"]):
+            selected.append({"name": entry["name"], "vms": [
+                dict(vm, path="plan.tiers[%d].vms[%d]" % (index, v)) for v, vm in enumerate(entry["vms"])]})
+    elif plan is None:
+        problems.append("tiers: give the recovery plan (plan) or explicit tiers")
+
+    seen: dict[str, str] = {}
+    for tier in selected:
+        for vm in tier["vms"]:
+            if vm["name"] in seen:
+                problems.append("%s: VM %r is already selected at %s" % (vm["path"], vm["name"], seen[vm["name"]]))
+            seen.setdefault(vm["name"], vm["path"])
+    if vms:
+        wanted = set(vms)
+        for i, name in enumerate(vms):
+            if name not in seen:
+                problems.append("vms[%d]: VM %r is in none of the selected tiers" % (i, name))
+        for tier in selected:
+            tier["vms"] = [vm for vm in tier["vms"] if vm["name"] in wanted]
+        selected = [t for t in selected if t["vms"]]
+
+    if networks is not None:
+        nets = [_check_network(n, "networks[%d]" % i, problems) for i, n in enumerate(networks)]
+        nets = [n for n in nets if n]
+    else:
+        nets = [dict(n, path="plan.networks[%d]" % i) for i, n in enumerate((normalised or {}).get("networks") or [])]
+    if storage_map is not None:
+        stores = [dict(s, path="storage_map[%d]" % i) for i, s in enumerate(storage_map)]
+    else:
+        stores = [dict(s, path="plan.datastores[%d]" % i)
+                  for i, s in enumerate((normalised or {}).get("datastores") or [])]
+    if not nets and not problems:
+        problems.append("networks: no network map given (option networks or plan.networks)")
+    net_names = {n["name"] for n in nets}
+    for tier in selected:
+        for vm in tier["vms"]:
+            if vm.get("network") is not None and vm["network"] not in net_names:
+                problems.append("%s.network: network %r is not in the network map" % (vm["path"], vm["network"]))
+            elif vm.get("recovery_ip") is not None:
+                try:
+                    net = ([n for n in nets if n["name"] == vm["network"]] if vm.get("network")
+                           else [ipmap.network_for_ip(vm["recovery_ip"], nets, "recovery_subnet")])
+                    if not net or net[0] is None:
+                        problems.append("%s.recovery_ip: %s is inside no recovery_subnet of the network map"
+                                        % (vm["path"], vm["recovery_ip"]))
+                    elif not ipmap.ip_in_subnet(vm["recovery_ip"], net[0]["recovery_subnet"]):
+                        problems.append("%s.recovery_ip: %s is outside recovery_subnet %s of network %r"
+                                        % (vm["path"], vm["recovery_ip"], net[0]["recovery_subnet"], net[0]["name"]))
+                    else:
+                        vm["network"] = net[0]["name"]
+                except InvalidInput as exc:
+                    problems.append("%s.recovery_ip: %s" % (vm["path"], exc))
+    return {"tiers": selected, "networks": nets, "storage_map": stores, "plan": normalised}, problems
+
+
+# -- VM records ----------------------------------------------------------------------------
+
+def records_from_baseline(baseline: Any) -> dict:
+    """``{name: vm record}`` from a baseline record, a site_info result or a list of VM records."""
+    if isinstance(baseline, Mapping):
+        for path in (("record", "sites", "primary", "vms"), ("sites", "primary", "vms"), ("vms",)):
+            node: Any = baseline
+            for key in path:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            if isinstance(node, list):
+                baseline = node
+                break
+    if not isinstance(baseline, list):
+        return {}
+    return {vm["name"]: vm for vm in baseline if isinstance(vm, Mapping) and vm.get("name")}
+
+
+def _facts(record: Mapping) -> dict:
+    """plan_sites facts of one VM record (site_info ``vms[]`` shape)."""
+    nics = record.get("nics") or []
+    return {"ips": [ip for nic in nics for ip in nic.get("ip_addresses") or []],
+            "portgroups": [nic["portgroup"] for nic in nics if nic.get("portgroup")],
+            "datastores": list(record.get("datastores") or [])}
+
+
+def _replica_path(path: str | None, replicas: Mapping[str, str]) -> str | None:
+    datastore, rest = parse_datastore_path(path)
+    if datastore is None or datastore not in replicas:
+        return None
+    return "[%s] %s" % (replicas[datastore], rest)
+
+
+def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str) -> tuple[list, list]:
+    """One work item per selected VM (tier order kept) and the problems found.
+
+    ``records``: VM records of the primary site (site_info ``vms[]`` shape). For
+    ``failback`` the target is the primary site itself: addresses are the
+    primary IPs of the records and paths are not translated.
+    """
+    problems: list[str] = []
+    items = []
+    nets = sel["networks"]
+    by_primary = {n["primary"]: n for n in nets}
+    replicas = {s["primary"]: s["recovery"] for s in sel["storage_map"] if s.get("primary") and s.get("recovery")}
+    store_path = {s["primary"]: s["path"] for s in sel["storage_map"] if s.get("primary")}
+    pg_key = PORTGROUP_KEY.get(action, "recovery")
+    addresses_seen: dict[str, str] = {}
+    reserved = {n["recovery_gateway"]: "the recovery_gateway of %s" % n["path"] for n in nets}
+    for t, tier in enumerate(sel["tiers"]):
+        for vm in tier["vms"]:
+            record = records.get(vm["name"])
+            if record is None:
+                problems.append("%s: VM %r not found at site primary" % (vm["path"], vm["name"]))
+                continue
+            mini = {"networks": nets, "tiers": [{"vms": [vm]}]}
+            if action == "failback":
+                found = []
+                addresses = {vm["name"]: []}
+            else:
+                addresses, found = plan_sites.recovery_addresses(mini, {vm["name"]: _facts(record)})
+            problems += ["%s: %s" % (vm["path"], p.message) for p in found]
+            by_network = {a["network"]: a for a in addresses.get(vm["name"], [])}
+            desired, nic_addresses = [], []
+            for nic in record.get("nics") or []:
+                net = by_primary.get(nic.get("portgroup"))
+                if net is None:
+                    continue  # reported by recovery_addresses
+                desired.append({"portgroup": net[pg_key], "mac": nic.get("mac"), "type": nic.get("type"),
+                                "network": net["name"], "network_path": net["path"], "key": pg_key})
+                if action == "failback":
+                    ips = [ip for ip in nic.get("ip_addresses") or [] if ipmap.ip_in_subnet(ip, net["primary_subnet"])]
+                    sub = ipmap.parse_cidr(net["primary_subnet"])
+                    nic_addresses.append({"ip": ips[0], "prefix_length": sub.prefixlen, "netmask": str(sub.netmask),
+                                          "gateway": nic.get("gateway"), "dns_servers": []} if ips else None)
+                else:
+                    nic_addresses.append(by_network.get(net["name"]))
+            for address in nic_addresses:
+                if address is None or action == "failback":
+                    continue
+                ip = address["ip"]
+                if ip in reserved:
+                    problems.append("%s: recovered IP %s of VM %r is %s" % (vm["path"], ip, vm["name"], reserved[ip]))
+                elif addresses_seen.get(ip, vm["name"]) != vm["name"]:
+                    problems.append("%s: recovered IP %s of VM %r is also the recovered IP of VM %r"
+                                    % (vm["path"], ip, vm["name"], addresses_seen[ip]))
+                addresses_seen.setdefault(ip, vm["name"])
+            used = set(record.get("datastores") or [])
+            config_ds = parse_datastore_path(record.get("vm_path_name"))[0]
+            if config_ds:
+                used.add(config_ds)
+            for ds in sorted(used):
+                if ds not in replicas:
+                    problems.append("%s: VM %r has files on datastore %r, which no entry of the storage map replicates"
+                                    % (vm["path"], vm["name"], ds))
+            if action == "failback":
+                register_path = record.get("vm_path_name")
+                disks = [{"file": d["file"], "capacity_kb": d.get("capacity_kb"), "thin": d.get("thin")}
+                         for d in record.get("disks") or [] if d.get("file")]
+            else:
+                register_path = _replica_path(record.get("vm_path_name"), replicas)
+                disks = [{"file": _replica_path(d.get("file"), replicas), "capacity_kb": d.get("capacity_kb"),
+                          "thin": d.get("thin")} for d in record.get("disks") or []]
+                disks = [d for d in disks if d["file"]]
+            items.append({
+                "name": vm["name"], "tier": tier["name"], "tier_index": t, "path": vm["path"],
+                "nics": desired, "addresses": nic_addresses, "register_path": register_path,
+                "register_datastore": parse_datastore_path(register_path)[0],
+                "datastore_paths": sorted({store_path[d] for d in used if d in store_path}),
+                "datastores": sorted(used), "disks": disks,
+                "source_power": record.get("power_state"),
+                "source_tools": record.get("tools_running_status"),
+            })
+    return items, problems
+
+
+def target_problems(items: Sequence[Mapping], sel: Mapping, portgroups: Mapping[str, Any],
+                    datastores: Mapping[str, Mapping], action: str, site: str) -> list[str]:
+    """Portgroups and replica datastores the target site lacks (each reported once)."""
+    problems: list[str] = []
+    reported = set()
+    for item in items:
+        for nic in item["nics"]:
+            if nic["portgroup"] not in portgroups and (nic["network_path"], nic["key"]) not in reported:
+                reported.add((nic["network_path"], nic["key"]))
+                problems.append("%s.%s: portgroup %r not found at site %s"
+                                % (nic["network_path"], nic["key"], nic["portgroup"], site))
+        if action in ("takeover", "drill", "failback"):
+            ds = item.get("register_datastore")
+            info = datastores.get(ds) if ds else None
+            if ds and (info is None or not info.get("mounted")) and ds not in reported:
+                reported.add(ds)
+                where = next((s["path"] for s in sel["storage_map"]
+                              if s.get("recovery") == ds or s.get("primary") == ds), item["path"])
+                field = "recovery" if action != "failback" else "primary"
+                problems.append("%s.%s: datastore %r is not mounted at site %s%s"
+                                % (where, field, ds, site,
+                                   " (present the replica with continuity.recovery.storage_mapping)"
+                                   if action != "failback" else ""))
+    return problems
+
+
+# -- state at the target site -----------------------------------------------------------------
+
+def marker(extra_config: Sequence[Mapping] | None) -> dict:
+    """``{role, source}`` from a VM's extraConfig (empty when the VM carries no marker)."""
+    found = {}
+    for option in extra_config or []:
+        if option.get("key") == MARKER_ROLE:
+            found["role"] = option.get("value")
+        elif option.get("key") == MARKER_SOURCE:
+            found["source"] = option.get("value")
+    return found
+
+
+def snapshot_list(snapshot_info: Mapping | None) -> list[dict]:
+    """Flat list ``{name, moid, description}`` of a VM's snapshot tree."""
+    out = []
+    stack = list((snapshot_info or {}).get("rootSnapshotList") or [])
+    while stack:
+        node = stack.pop(0)
+        out.append({"name": node.get("name"), "moid": node.get("snapshot"), "description": node.get("description")})
+        stack.extend(node.get("childSnapshotList") or [])
+    return out
+
+
+def ips_ok(item: Mapping, ips: Sequence[str]) -> bool:
+    """Every fixed address the item expects is reported by the guest."""
+    wanted = [a["ip"] for a in item["addresses"] if a]
+    return all(ip in ips for ip in wanted)
+
+
+def steps(item: Mapping, target: Mapping | None, action: str, mode: str, source_reachable: bool) -> list[str]:
+    """Steps still needed by one VM (``target``: its state at the target site, or None).
+
+    ``target``: ``{power, nics, disks, ips, marker}``. Raises InvalidInput when
+    the VM runs at the target with another address (never re-addressed live).
+    """
+    needed = []
+    if action in ("takeover", "failback") and mode == "planned" and source_reachable \
+            and item.get("source_power") == "poweredOn":
+        needed.append("shutdown_source")
+    if target is None:
+        needed.append("register")
+        return needed + ["reconfigure", "customize", "power_on", "wait_ip"]
+    plan = nics_mod.nic_plan(target["nics"], item["nics"])
+    disks = nics_mod.disk_plan(target["disks"], item["disks"])
+    if plan["changed"] or disks or target["marker"].get("role") not in (ROLE_TAKEOVER, ROLE_FAILBACK):
+        if target["power"] == "poweredOn" and (plan["changed"] or disks):
+            raise InvalidInput("%s: VM %r is powered on at the target site on other portgroups; "
+                               "power it off to let the cutover reconcile it" % (item["path"], item["name"]))
+        needed.append("reconfigure")
+    if target["power"] != "poweredOn":
+        needed += ["customize", "power_on", "wait_ip"]
+    elif not ips_ok(item, target["ips"]):
+        if target["ips"]:
+            raise InvalidInput("%s: VM %r runs at the target site with IP %s, expected %s; refusing to re-address "
+                               "a running VM" % (item["path"], item["name"], ", ".join(target["ips"]),
+                                                 ", ".join(a["ip"] for a in item["addresses"] if a)))
+        needed.append("wait_ip")
+    return needed

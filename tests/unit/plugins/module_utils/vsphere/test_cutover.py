@@ -1,0 +1,375 @@
+"""Host cutover planning without a server: selection, work items, NIC/disk plans, steps, customization."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from pyVmomi import vim
+
+from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
+from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import cutover, customization, nics, presentation
+
+NET = {"name": "prod", "primary": "Prod-Net", "recovery": "DR-Prod", "drill": "DR-Bubble",
+       "primary_subnet": "10.10.0.0/20", "recovery_subnet": "10.20.0.0/20", "recovery_gateway": "10.20.0.1",
+       "dns_servers": ["10.20.0.53"]}
+STORE = {"primary": "Prod-DS-01", "recovery": "Replica-DS-01", "replication": "vmstore",
+         "mount": {"type": "nfs", "remote_host": "array-dr", "remote_path": "/exports/replica-ds-01"}}
+
+
+def vcenter(port):
+    return {"hostname": "127.0.0.1", "port": port, "username": "u", "password": "p", "validate_certs": False}
+
+
+def make_plan():
+    return {
+        "name": "payments", "objectives": {"rpo_seconds": 60, "rto_seconds": 900},
+        "sites": {"primary": {"vcenter": vcenter(18443), "datacenter": "DC0", "cluster": "DC0_C0"},
+                  "recovery": {"vcenter": vcenter(28443), "datacenter": "DC0", "cluster": "DC0_C0"}},
+        "networks": [dict(NET)], "datastores": [dict(STORE)],
+        "replication": [{"name": "vmstore", "engine": "rsync", "source": {"path": "/srv/a"},
+                         "target": {"path": "/srv/b"}}],
+        "tiers": [{"name": "data", "vms": ["db01"]}, {"name": "app", "vms": ["app01", "app02"]},
+                  {"name": "web", "vms": [{"name": "web01", "recovery_ip": "10.20.9.9"}]}],
+    }
+
+
+def record(name, ip, portgroup="Prod-Net", mac="00:0c:29:00:00:01", power="poweredOn", datastore="Prod-DS-01"):
+    return {"name": name, "power_state": power, "tools_running_status": "guestToolsRunning",
+            "nics": [{"label": "Network adapter 1", "key": 4000, "type": "VirtualVmxnet3", "mac": mac,
+                      "portgroup": portgroup, "ip_addresses": [ip] if ip else []}],
+            "disks": [{"file": "[%s] %s/%s.vmdk" % (datastore, name, name), "datastore": datastore,
+                       "capacity_kb": 1024, "thin": True}],
+            "datastores": [datastore], "vm_path_name": "[%s] %s/%s.vmx" % (datastore, name, name)}
+
+
+RECORDS = {"db01": record("db01", "10.10.1.10"), "app01": record("app01", "10.10.1.11"),
+           "app02": record("app02", "10.10.1.12"), "web01": record("web01", "10.10.1.13")}
+
+
+# -- selection ------------------------------------------------------------------------------
+
+def test_selection_defaults_to_every_plan_tier_in_order():
+    sel, problems = cutover.selection(make_plan())
+    assert problems == []
+    assert [t["name"] for t in sel["tiers"]] == ["data", "app", "web"]
+    assert sel["tiers"][1]["vms"][1]["path"] == "plan.tiers[1].vms[1]"
+    assert sel["networks"][0]["path"] == "plan.networks[0]"
+
+
+def test_selection_accepts_a_normalised_plan():
+    normalised, problems = plan_model.validate(make_plan())
+    assert problems == []
+    sel, problems = cutover.selection(normalised, tiers=["web", "data"])
+    assert problems == []
+    assert [t["name"] for t in sel["tiers"]] == ["web", "data"]
+
+
+def test_selection_names_bad_fields():
+    plan = make_plan()
+    sel, problems = cutover.selection(plan, tiers=["data", "nope", {"name": "x", "vms": [{"name": "z", "bad": 1}]}],
+                                      vms=["db01", "ghost"])
+    assert any(p.startswith("tiers[1]: tier 'nope' is not in the plan") for p in problems)
+    assert any(p.startswith("tiers[2].vms[0]: unknown key 'bad'") for p in problems)
+    assert any(p.startswith("vms[1]: VM 'ghost' is in none of the selected tiers") for p in problems)
+
+
+def test_selection_explicit_recovery_ip_outside_subnet():
+    sel, problems = cutover.selection(None, tiers=[{"name": "t", "vms": [{"name": "a", "recovery_ip": "10.99.0.5",
+                                                                           "network": "prod"}]}],
+                                      networks=[NET], storage_map=[STORE])
+    assert problems == ["tiers[0].vms[0].recovery_ip: 10.99.0.5 is outside recovery_subnet 10.20.0.0/20 of "
+                        "network 'prod'"]
+
+
+def test_selection_explicit_network_map_problems_name_the_field():
+    bad = dict(NET, recovery_gateway="10.30.0.1")
+    _, problems = cutover.selection(None, tiers=[{"name": "t", "vms": ["a"]}], networks=[bad, {"name": "x"}],
+                                    storage_map=[STORE])
+    assert "networks[0].recovery_gateway: gateway 10.30.0.1 is outside recovery_subnet 10.20.0.0/20" in problems
+    assert "networks[1].primary: is required" in problems
+
+
+def test_plan_problems_are_prefixed_with_plan():
+    plan = make_plan()
+    plan["objectives"]["rpo_seconds"] = 0
+    _, problems = cutover.selection(plan)
+    assert any(p.startswith("plan.objectives.rpo_seconds") for p in problems)
+
+
+def test_strip_derived_drops_normalisation_keys():
+    normalised, _ = plan_model.validate(make_plan())
+    raw = cutover.strip_derived(normalised)
+    assert "vm_index" not in raw and "tier_order" not in raw
+    assert all("max_buffer_bytes" not in p for p in raw["replication"])
+    assert "vm_index" in normalised  # not mutated
+
+
+# -- work items ------------------------------------------------------------------------------
+
+def test_work_items_readdress_and_translate_paths():
+    sel, _ = cutover.selection(make_plan())
+    items, problems = cutover.work_items(sel, RECORDS, "takeover")
+    assert problems == []
+    assert [i["name"] for i in items] == ["db01", "app01", "app02", "web01"]
+    db = items[0]
+    assert db["nics"] == [{"portgroup": "DR-Prod", "mac": "00:0c:29:00:00:01", "type": "VirtualVmxnet3",
+                           "network": "prod", "network_path": "plan.networks[0]", "key": "recovery"}]
+    assert db["addresses"][0]["ip"] == "10.20.1.10"
+    assert db["addresses"][0]["gateway"] == "10.20.0.1"
+    assert db["register_path"] == "[Replica-DS-01] db01/db01.vmx"
+    assert db["disks"] == [{"file": "[Replica-DS-01] db01/db01.vmdk", "capacity_kb": 1024, "thin": True}]
+    assert items[3]["addresses"][0]["ip"] == "10.20.9.9"  # explicit recovery_ip wins
+
+
+def test_work_items_drill_goes_to_the_bubble():
+    sel, _ = cutover.selection(make_plan(), tiers=["data"])
+    items, _ = cutover.work_items(sel, RECORDS, "drill")
+    assert items[0]["nics"][0]["portgroup"] == "DR-Bubble"
+
+
+def test_work_items_failback_keeps_primary_ip_and_path():
+    sel, _ = cutover.selection(make_plan(), tiers=["data"])
+    items, problems = cutover.work_items(sel, RECORDS, "failback")
+    assert problems == []
+    assert items[0]["nics"][0]["portgroup"] == "Prod-Net"
+    assert items[0]["addresses"][0]["ip"] == "10.10.1.10"
+    assert items[0]["register_path"] == "[Prod-DS-01] db01/db01.vmx"
+
+
+def test_work_items_bad_input_named():
+    records = copy.deepcopy(RECORDS)
+    del records["app02"]
+    records["db01"] = record("db01", "10.99.1.10")
+    records["app01"] = record("app01", "10.10.1.11", datastore="LocalDS_0")
+    records["web01"]["nics"][0]["portgroup"] = "Backup-Net"
+    sel, _ = cutover.selection(make_plan())
+    _, problems = cutover.work_items(sel, records, "takeover")
+    text = "\n".join(problems)
+    assert "plan.tiers[1].vms[1]: VM 'app02' not found at site primary" in text
+    assert "plan.tiers[0].vms[0]: primary IP 10.99.1.10 of VM 'db01' is not inside primary_subnet" in text
+    assert "plan.tiers[1].vms[0]: VM 'app01' has files on datastore 'LocalDS_0'" in text
+    assert "plan.tiers[2].vms[0]: VM 'web01' is on portgroup 'Backup-Net'" in text
+
+
+def test_work_items_collision_with_gateway():
+    sel, problems = cutover.selection(None, tiers=[{"name": "t", "vms": [{"name": "db01", "recovery_ip": "10.20.0.1"}]}],
+                                      networks=[NET], storage_map=[STORE])
+    assert problems == []
+    items, problems = cutover.work_items(sel, RECORDS, "takeover")
+    assert any("recovered IP 10.20.0.1 of VM 'db01' is the recovery_gateway" in p for p in problems)
+
+
+def test_target_problems_portgroup_and_unmounted_replica():
+    sel, _ = cutover.selection(make_plan())
+    items, _ = cutover.work_items(sel, RECORDS, "takeover")
+    problems = cutover.target_problems(items, sel, {"DR-Bubble": {}}, {"Replica-DS-01": {"mounted": False}},
+                                       "takeover", "recovery")
+    assert problems == [
+        "plan.networks[0].recovery: portgroup 'DR-Prod' not found at site recovery",
+        "plan.datastores[0].recovery: datastore 'Replica-DS-01' is not mounted at site recovery "
+        "(present the replica with continuity.recovery.storage_mapping)"]
+    assert cutover.target_problems(items, sel, {"DR-Prod": {}}, {"Replica-DS-01": {"mounted": True}},
+                                   "takeover", "recovery") == []
+
+
+def test_records_from_baseline_shapes():
+    vms = [record("db01", "10.10.1.10")]
+    assert set(cutover.records_from_baseline({"record": {"sites": {"primary": {"vms": vms}}}})) == {"db01"}
+    assert set(cutover.records_from_baseline({"vms": vms})) == {"db01"}
+    assert set(cutover.records_from_baseline(vms)) == {"db01"}
+    assert cutover.records_from_baseline("nonsense") == {}
+
+
+# -- steps (idempotence) ------------------------------------------------------------------------
+
+def item_for(name="db01", action="takeover"):
+    sel, _ = cutover.selection(make_plan())
+    items, _ = cutover.work_items(sel, RECORDS, action)
+    return next(i for i in items if i["name"] == name)
+
+
+def state(power="poweredOn", ips=("10.20.1.10",), portgroup="DR-Prod", role="takeover", disks=True):
+    return {"power": power, "ips": list(ips), "marker": {"role": role} if role else {},
+            "nics": [{"key": 4000, "mac": "00:0c:29:00:00:01", "portgroup": portgroup, "type": "VirtualVmxnet3"}],
+            "disks": [{"file": "[Replica-DS-01] db01/db01.vmdk"}] if disks else []}
+
+
+def test_steps_for_a_vm_not_yet_registered_planned():
+    assert cutover.steps(item_for(), None, "takeover", "planned", True) == [
+        "shutdown_source", "register", "reconfigure", "customize", "power_on", "wait_ip"]
+    assert cutover.steps(item_for(), None, "takeover", "emergency", True)[0] == "register"
+    assert cutover.steps(item_for(), None, "takeover", "planned", False)[0] == "register"
+
+
+def test_steps_nothing_for_a_vm_already_recovered():
+    item = dict(item_for(), source_power="poweredOff")
+    assert cutover.steps(item, state(), "takeover", "planned", True) == []
+
+
+def test_steps_resume_after_register():
+    item = dict(item_for(), source_power="poweredOff")
+    found = cutover.steps(item, state(power="poweredOff", ips=(), portgroup=None, role=None, disks=False),
+                          "takeover", "planned", True)
+    assert found == ["reconfigure", "customize", "power_on", "wait_ip"]
+
+
+def test_steps_waits_for_a_running_vm_without_ip_and_refuses_a_wrong_one():
+    item = dict(item_for(), source_power="poweredOff")
+    assert cutover.steps(item, state(ips=()), "takeover", "planned", True) == ["wait_ip"]
+    with pytest.raises(InvalidInput, match="refusing to re-address"):
+        cutover.steps(item, state(ips=("10.20.5.5",)), "takeover", "planned", True)
+    with pytest.raises(InvalidInput, match="power it off"):
+        cutover.steps(item, state(portgroup="Other"), "takeover", "planned", True)
+
+
+def test_marker_and_snapshot_tree():
+    assert cutover.marker([{"key": cutover.MARKER_ROLE, "value": "drill-clone"},
+                           {"key": cutover.MARKER_SOURCE, "value": "db01"}, {"key": "x", "value": "y"}]) == \
+        {"role": "drill-clone", "source": "db01"}
+    tree = {"rootSnapshotList": [{"name": "a", "snapshot": "snapshot-1", "childSnapshotList": [
+        {"name": cutover.DRILL_SNAPSHOT, "snapshot": "snapshot-2"}]}]}
+    assert [s["moid"] for s in cutover.snapshot_list(tree)] == ["snapshot-1", "snapshot-2"]
+
+
+# -- NICs and disks -------------------------------------------------------------------------------
+
+def test_nic_plan_matches_by_mac_then_position():
+    current = [{"key": 1, "mac": "aa", "portgroup": "Prod-Net"}, {"key": 2, "mac": "bb", "portgroup": "DR-Prod"},
+               {"key": 3, "mac": "cc", "portgroup": "X"}]
+    desired = [{"portgroup": "DR-Prod", "mac": "bb"}, {"portgroup": "DR-Prod", "mac": "zz"}]
+    plan = nics.nic_plan(current, desired)
+    assert [n["key"] for n in plan["keep"]] == [2]
+    assert [(n["key"], w["mac"]) for n, w in plan["edit"]] == [(1, "zz")]
+    assert [n["key"] for n in plan["remove"]] == [3]
+    assert plan["add"] == [] and plan["changed"]
+
+
+def test_nic_plan_adds_to_a_vm_without_devices_and_keeps_a_good_one():
+    desired = [{"portgroup": "DR-Prod", "mac": "aa"}]
+    assert nics.nic_plan([], desired)["add"] == desired
+    assert not nics.nic_plan([{"key": 1, "mac": "AA", "portgroup": "DR-Prod"}], desired)["changed"]
+
+
+def test_disk_plan_and_device_changes():
+    disks = nics.disk_plan([{"file": "[R] a/a.vmdk"}], [{"file": "[R] a/a.vmdk"}, {"file": "[R] a/a_1.vmdk",
+                                                                                   "capacity_kb": 10}])
+    assert disks == [{"file": "[R] a/a_1.vmdk", "capacity_kb": 10}]
+    pgs = {"DR-Prod": {"name": "DR-Prod", "type": "distributed", "key": "dvportgroup-1", "switch_uuid": "u-1"},
+           "Std": {"name": "Std", "type": "standard", "obj": None}}
+    plan = nics.nic_plan([{"key": 7, "mac": "aa", "portgroup": "X", "type": "VirtualE1000", "label": "NIC 1"}],
+                         [{"portgroup": "DR-Prod", "mac": "aa"}, {"portgroup": "Std"}])
+    specs = nics.device_changes(plan, pgs, disks)
+    ops = [(s.operation, type(s.device).__name__) for s in specs]
+    assert ops == [("edit", "vim.vm.device.VirtualE1000"), ("add", "vim.vm.device.VirtualVmxnet3"),
+                   ("add", "vim.vm.device.ParaVirtualSCSIController"), ("add", "vim.vm.device.VirtualDisk")]
+    assert specs[0].device.backing.port.portgroupKey == "dvportgroup-1"
+    assert specs[1].device.backing.deviceName == "Std"
+    assert specs[3].device.controllerKey == specs[2].device.key and specs[3].device.backing.fileName == "[R] a/a_1.vmdk"
+    assert nics.describe(plan, disks) == ["edit NIC NIC 1 (aa): X -> DR-Prod", "add NIC on Std",
+                                          "attach disk [R] a/a_1.vmdk"]
+
+
+def test_disks_go_on_an_existing_controller_skipping_used_units():
+    specs = nics.device_changes({"edit": [], "add": [], "remove": []}, {}, [{"file": "[R] a.vmdk"}],
+                                controller={"key": 1000, "units": [0, 1]})
+    assert len(specs) == 1 and specs[0].device.controllerKey == 1000 and specs[0].device.unitNumber == 2
+
+
+# -- customization -------------------------------------------------------------------------------
+
+def test_customization_spec_one_mapping_per_nic():
+    data = customization.customization("DB_01.prod", [
+        {"ip": "10.20.1.10", "prefix_length": 20, "netmask": "255.255.240.0", "gateway": "10.20.0.1",
+         "dns_servers": ["10.20.0.53"]}, None,
+        {"ip": "2001:db8::5", "prefix_length": 64, "netmask": None, "gateway": "2001:db8::1", "dns_servers": []}])
+    assert data["hostname"] == "db-01-prod"
+    assert data["dns_servers"] == ["10.20.0.53"]
+    spec = customization.build_spec(data)
+    assert isinstance(spec, vim.vm.customization.Specification)
+    assert len(spec.nicSettingMap) == 3
+    fixed = spec.nicSettingMap[0].adapter
+    assert fixed.ip.ipAddress == "10.20.1.10" and fixed.subnetMask == "255.255.240.0" and fixed.gateway == ["10.20.0.1"]
+    assert isinstance(spec.nicSettingMap[1].adapter.ip, vim.vm.customization.DhcpIpGenerator)
+    assert spec.nicSettingMap[2].adapter.ipV6Spec.ip[0].subnetMask == 64
+    assert spec.identity.hostName.name == "db-01-prod"
+
+
+def test_hostname_never_empty():
+    assert customization.hostname("###") == "recovered"
+    assert len(customization.hostname("a" * 100)) == 63
+
+
+# -- storage presentation ----------------------------------------------------------------------------
+
+HOSTS = [{"_moid": "host-1", "name": "H0", "datastore": ["ds-9"]}, {"_moid": "host-2", "name": "H1", "datastore": []}]
+
+
+def entry(**mount):
+    return {"primary": "P", "recovery": "Replica-DS-01", "path": "storage_map[0]",
+            "mount": dict({"type": "nfs", "remote_host": "array-dr", "remote_path": "/exports/r"}, **mount)}
+
+
+def test_present_plan_mounts_where_missing():
+    ds = [{"_moid": "ds-9", "name": "Replica-DS-01", "host": [],
+           "info": {"_type": "NasDatastoreInfo", "nas": {"remoteHost": "array-dr", "remotePath": "/exports/r"}}}]
+    plan, problems = presentation.present_plan([entry()], HOSTS, ds)
+    assert problems == [] and plan[0]["hosts_to_mount"] == ["H1"] and plan[0]["mounted_on"] == ["H0"]
+    plan, _ = presentation.present_plan([entry()], HOSTS, [])
+    assert plan[0]["hosts_to_mount"] == ["H0", "H1"]
+
+
+def test_present_plan_refuses_another_export_and_bad_specs():
+    ds = [{"_moid": "ds-9", "name": "Replica-DS-01", "host": [],
+           "info": {"_type": "NasDatastoreInfo", "nas": {"remoteHost": "other", "remotePath": "/x"}}}]
+    _, problems = presentation.present_plan([entry()], HOSTS, ds)
+    assert problems == ["storage_map[0].recovery: datastore 'Replica-DS-01' exists backed by other:/x, "
+                        "not by array-dr:/exports/r"]
+    _, problems = presentation.present_plan([entry(type="iscsi")], HOSTS, [])
+    assert problems == ["storage_map[0].mount.type: must be nfs, nfs41 or vmfs, got 'iscsi'"]
+    _, problems = presentation.present_plan([entry(type="vmfs")], HOSTS, [])
+    assert problems == ["storage_map[0].mount.volume_label: is required for type vmfs"]
+
+
+def test_absent_plan_refuses_while_vms_are_registered():
+    ds = [{"_moid": "ds-9", "name": "Replica-DS-01", "host": [], "vm": ["vm-1"], "obj": None}]
+    _, problems = presentation.absent_plan([entry()], HOSTS, ds, {"vm-1": "db01"})
+    assert problems == ["storage_map[0].recovery: datastore 'Replica-DS-01' still holds registered VMs (db01); "
+                        "unregister them first"]
+    ds[0]["vm"] = []
+    plan, problems = presentation.absent_plan([entry()], HOSTS, ds, {})
+    assert problems == [] and plan[0]["hosts_to_unmount"] == ["H0"]
+
+
+class NoVmfs:
+    def QueryUnresolvedVmfsVolume(self):
+        raise vim.fault.NotSupported(msg="not in this simulator")
+
+
+class WithVmfs:
+    def QueryUnresolvedVmfsVolume(self):
+        return []
+
+
+def test_vmfs_capability_check():
+    capable, why = presentation.vmfs_capable(NoVmfs())
+    assert not capable and "NotSupported" in why
+    assert presentation.vmfs_capable(WithVmfs()) == (True, None)
+
+
+def test_vmfs_plan_decisions():
+    vmfs = entry(type="vmfs", volume_label="prod-ds-01", resolution="resignature")
+    volume = {"vmfsLabel": "prod-ds-01", "vmfsUuid": "u-1", "resolveStatus": {"resolvable": True},
+              "extent": [{"devicePath": "/vmfs/devices/disks/naa.1:1"}]}
+    assert presentation.vmfs_plan(vmfs, [volume], [])["action"] == "resignature"
+    assert presentation.vmfs_plan(vmfs, [volume], [])["extent_paths"] == ["/vmfs/devices/disks/naa.1:1"]
+    assert presentation.vmfs_plan(vmfs, [volume], ["Replica-DS-01"])["action"] == "none"
+    assert presentation.vmfs_plan(vmfs, [], [])["action"] == "missing"
+    assert presentation.vmfs_plan(vmfs, [volume, volume], [])["action"] == "ambiguous"
+    blocked = dict(volume, resolveStatus={"resolvable": False})
+    assert presentation.vmfs_plan(vmfs, [blocked], [])["action"] == "blocked"
+    force = entry(type="vmfs", volume_label="prod-ds-01", resolution="force_mount")
+    assert presentation.vmfs_plan(force, [volume], [])["action"] == "force_mount"
+    assert presentation.vmfs_plan(force, [dict(volume, resolveStatus={"multipleCopies": True})], [])["action"] == \
+        "blocked"
