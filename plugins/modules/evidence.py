@@ -19,8 +19,8 @@ description:
     connection strings are removed. Files are created with mode 0600 and
     directories with 0700.
   - Writing evidence is not a change to any managed system, so the module
-    always reports RV(ignore:changed=false) and writes in check mode too: a
-    check-mode run leaves evidence of what it would have done.
+    never reports a change, and it writes in check mode too (a check-mode run
+    leaves evidence of what it would have done).
 author:
   - continuity.recovery engineers
 options:

@@ -10,10 +10,13 @@ module: recovery_plan
 short_description: Validate and normalise a recovery plan before anything changes
 version_added: 0.1.0
 description:
-  - The preflight of every lifecycle role. Checks a recovery plan (schema in
+  - "The preflight of every lifecycle role. Checks a recovery plan (schema in
     C(docs/plan.md)) as a whole and reports B(all) problems at once, each
     naming its path in the plan, for example
-    C(tiers[1].vms[0]: VM 'app09' not found at site primary).
+    C(tiers[1].vms[0]: VM 'app09' not found at site primary)."
+  - The live checks run once the plan's structure is valid (they need the
+    structure to know what to look for); structural problems are reported
+    together, then live problems together.
   - "Structure: types, required and unknown keys, names, uniqueness, references
     between networks, datastores, replication pairs and tiers, tier
     dependencies without cycles, objectives, the change window."
