@@ -73,7 +73,9 @@ def test_baseline_snapshot_records_what_the_lab_created(lab, tmp_path):
 
     db = snap["databases"]["paydb"]["primary"]
     assert db["role"] == "primary" and db["settings"]["wal_level"] == "replica"
-    assert snap["databases"]["paydb"]["standby"]["reachable"] is False  # not protected yet: recorded, not abnormal
+    standby = snap["databases"]["paydb"]["standby"]
+    # Before protect the standby does not answer: recorded, not abnormal. After, it must be a standby.
+    assert standby["role"] == "standby" if standby["reachable"] else "error" in standby
 
     # Evidence hygiene: private files, no secret anywhere in the run directory.
     run_dir = os.path.dirname(path)
