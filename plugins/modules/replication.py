@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: replication
+short_description: Control a replication pair (PostgreSQL streaming or rsync)
+version_added: 0.1.0
+description:
+  - Brings one replication pair of a recovery plan to a state, with one behaviour and one
+    result schema whatever the engine.
+  - V(present) establishes the pair. C(postgresql) - a physical replication slot on the primary,
+    the standby seeded with C(pg_basebackup), its C(primary_conninfo)/C(primary_slot_name) written,
+    started, and streaming verified on the primary. A slot that lost WAL (the buffer overflowed) is
+    dropped and the standby re-seeded, saying why in RV(reseed_reason). C(rsync) - the initial full copy.
+  - V(paused) / V(resumed) - C(postgresql) pauses or resumes WAL replay on the standby (the guard that
+    stops a logical corruption from being mirrored; WAL keeps arriving). C(rsync) - hold / release the pair.
+  - V(synced) - C(postgresql) waits until the standby's replay LSN reaches the primary's current LSN taken
+    at the call (never changes anything). C(rsync) - an incremental delta (C(--inplace --no-whole-file))
+    followed by a hard-link snapshot at the target when O(snapshots) > 0.
+  - V(promoted) - C(postgresql) fences the old primary when it is reachable (read-only, sessions ended,
+    a final sync so a planned takeover loses nothing, then stopped with a fence marker and a
+    C(standby.signal) in its data directory so it cannot come back as a primary), promotes the standby and
+    verifies it is writable. C(rsync) - the target becomes authoritative (forward syncs are refused).
+  - V(reversed) - failback preparation. C(postgresql) - the old primary rejoins as a standby of the new
+    primary using C(pg_rewind) (after a CHECKPOINT of the new primary), re-seeded only when a rewind is
+    impossible, saying so. C(rsync) - the delta in reverse.
+  - V(absent) - C(postgresql) stops and removes the standby and drops the slot. C(rsync) - forgets the
+    pair (state, snapshots); the replica's data stays.
+  - Every state is idempotent; check mode reports exactly the actions that would be taken in RV(actions).
+author:
+  - continuity.recovery engineers
+extends_documentation_fragment:
+  - continuity.recovery.replication
+options:
+  state:
+    description: The state to bring the pair to.
+    type: str
+    default: present
+    choices: [present, paused, resumed, synced, promoted, reversed, absent]
+  final_sync:
+    description:
+      - With O(state=promoted) and a reachable old primary, wait for the standby to replay everything the
+        fenced primary wrote before promoting (a planned takeover loses nothing).
+    type: bool
+    default: true
+  canary:
+    description:
+      - With O(state=synced), prove the pair end to end after the sync - write a marker at the primary
+        (PostgreSQL - an upserted row in C(public.continuity_recovery_canary) of the primary's database;
+        rsync - the file C(.continuity-recovery-canary) at the root of the source, rewritten in place) and
+        read it back at the recovery site. The probe is verification and does not make the task changed.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports in RV(actions) what would change; changes nothing.
+  diff_mode:
+    support: none
+seealso:
+  - module: continuity.recovery.replication_info
+  - module: continuity.recovery.buffer_info
+"""
+
+EXAMPLES = r"""
+- name: Protect the payments database
+  continuity.recovery.replication:
+    name: paydb
+    engine: postgresql
+    primary: {host: db-prod.example.com, port: 5432, user: dr_admin, password: "{{ vault_db_password }}", database: payments}
+    standby:
+      host: 127.0.0.1
+      port: 5432
+      user: dr_admin
+      password: "{{ vault_db_password }}"
+      database: payments
+      data_dir: /var/lib/postgresql/15/standby
+    slot: dr_paydb
+    replication_password: "{{ vault_replication_password }}"
+    archive: {path: /srv/wal/paydb}
+    state: present
+
+- name: Stop mirroring while a suspected corruption is investigated
+  continuity.recovery.replication:
+    name: paydb
+    engine: postgresql
+    primary: {host: db-prod.example.com, user: dr_admin, password: "{{ vault_db_password }}"}
+    standby: {host: 127.0.0.1, user: dr_admin, password: "{{ vault_db_password }}"}
+    slot: dr_paydb
+    state: paused
+
+- name: Replicate a datastore incrementally, keeping 24 snapshots
+  continuity.recovery.replication:
+    name: vmstore
+    engine: rsync
+    source: {path: /srv/datastores/Prod-DS-01}
+    target: {path: /srv/replica/Replica-DS-01}
+    snapshots: 24
+    state: synced
+"""
+
+RETURN = r"""
+pair:
+  description: Name of the pair.
+  returned: always
+  type: str
+engine:
+  description: Engine of the pair.
+  returned: always
+  type: str
+state:
+  description: The state asked for.
+  returned: always
+  type: str
+actions:
+  description: What was done (or, in check mode, would be done), in order. Empty when the pair already matched.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create physical replication slot dr_paydb", "seed standby /srv/pg/standby with pg_basebackup from db:5432"]
+reseeded:
+  description: Whether a standby (or the old primary) was re-seeded from scratch.
+  returned: always
+  type: bool
+reseed_reason:
+  description: Why it had to be re-seeded (a lost slot; a rewind that was impossible).
+  returned: always
+  type: str
+transfer:
+  description:
+    - Data moved by this call - C(method) (pg_basebackup, pg_rewind, rsync full/delta/reverse delta),
+      C(bytes_sent) and engine detail (rsync C(literal_data), C(matched_data)); null when nothing moved.
+  returned: always
+  type: dict
+details:
+  description: Engine detail of the transition (LSNs waited for, fence, timeline after promotion, pending items).
+  returned: always
+  type: dict
+status:
+  description: The pair after the call, in the RV(continuity.recovery.replication_info#module:source) schema
+    (source, target, link, streaming, lag, held, direction...).
+  returned: always
+  type: dict
+canary:
+  description: With O(canary) - C(marker), C(written_at), C(read_at_target) (bool), C(seconds), C(where).
+  returned: when O(canary=true) and O(state=synced)
+  type: dict
+queries:
+  description: SQL statements executed, in order (never their parameters).
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: Programs run (pg_ctl, pg_basebackup, pg_rewind, rsync, cp), with any password masked.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.continuity.recovery.plugins.module_utils.errors import RecoveryError
+from ansible_collections.continuity.recovery.plugins.module_utils.replication import args as rargs
+from ansible_collections.continuity.recovery.plugins.module_utils.replication.base import STATES
+
+
+def main():
+    spec = rargs.replication_argument_spec()
+    spec.update(state=dict(type="str", default="present", choices=list(STATES)),
+                final_sync=dict(type="bool", default=True), canary=dict(type="bool", default=False))
+    module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
+    result = dict(changed=False, pair=module.params["name"], engine=module.params["engine"],
+                  state=module.params["state"], actions=[], reseeded=False, reseed_reason=None,
+                  transfer=None, details={}, status={}, queries=[], commands=[])
+    try:
+        driver = rargs.make_driver(module.params, check_mode=module.check_mode)
+        driver.pair["final_sync"] = module.params["final_sync"]
+        result.update(queries=driver.queries, commands=driver.runner.commands)
+        outcome = driver.apply(module.params["state"])
+        result.update(outcome.as_dict())
+        if module.params["canary"] and module.params["state"] == "synced" and not module.check_mode:
+            result["canary"] = driver.canary("%s-%s" % (module.params["name"], uuid.uuid4().hex[:12]))
+            if not result["canary"]["read_at_target"]:
+                module.fail_json(msg="canary of pair %s was not read at the recovery site" % module.params["name"],
+                                 **result)
+        result["status"] = driver.info()
+    except RecoveryError as exc:
+        module.fail_json(msg=str(exc), **dict(result, **exc.details))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
