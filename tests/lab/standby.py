@@ -34,7 +34,7 @@ PREFIX = "t-"  # private clusters: LAB_DIR/pg/t-<name>
 
 def run_as_postgres(cmd, input_text=None, timeout=120, check=True, netns=None):
     pw = pwd.getpwnam(PG_OS_USER)
-    env = {"PATH": PG_BIN + ":/usr/bin:/bin", "HOME": pw.pw_dir, "USER": PG_OS_USER,
+    env = {"PATH": PG_BIN + ":/usr/sbin:/usr/bin:/sbin:/bin", "HOME": pw.pw_dir, "USER": PG_OS_USER,
            "LOGNAME": PG_OS_USER, "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
     kwargs = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
     if netns:

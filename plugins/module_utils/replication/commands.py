@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import TaskFailed, TaskTimeout
@@ -29,11 +30,12 @@ class Runner:
         switch = bool(user and os.geteuid() == 0 and user != "root")
         if prefix:
             # the prefix (e.g. ip netns exec NAME) runs as root; the program as ``user``
-            argv = list(prefix) + (["runuser", "-u", user, "--"] if switch else []) + argv
+            runuser = shutil.which("runuser", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") or "runuser"
+            argv = list(prefix) + ([runuser, "-u", user, "--"] if switch else []) + argv
             switch = False
         self.commands.append(redact(" ".join(argv)))
         kwargs = {}
-        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
+        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin", "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
         if switch or (user and prefix and os.geteuid() == 0 and user != "root"):
             pw = pwd.getpwnam(user)
             if switch:
