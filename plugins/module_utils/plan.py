@@ -461,8 +461,9 @@ def _site(rep: _Report, value: Any, path: str) -> dict | None:
     data = _mapping(rep, value, path, ("vcenter", "datacenter", "cluster"), ("vm_folder", "resource_pool"))
     if data is None:
         return None
-    result: dict[str, Any] = {"vcenter": _optional(data.get("vcenter"), None,
-                                                    lambda: _vcenter(rep, data["vcenter"], _join(path, "vcenter")))}
+    result: dict[str, Any] = {
+        "vcenter": _optional(data.get("vcenter"), None, lambda: _vcenter(rep, data["vcenter"], _join(path, "vcenter"))),
+    }
     for key in ("datacenter", "cluster"):
         result[key] = _optional(data.get(key), None, lambda k=key: _object_name(rep, data[k], _join(path, k)))
     for key in ("vm_folder", "resource_pool"):

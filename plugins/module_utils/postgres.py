@@ -114,5 +114,3 @@ def probe(conninfo):
         return True, None
     except Exception as exc:  # any failure means "not reachable" for a probe
         return False, str(exc)
-
-

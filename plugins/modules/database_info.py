@@ -19,7 +19,7 @@ description:
   - Read-only; never changes anything. With O(allow_unreachable=true) an
     unreachable server is reported instead of failing, which the baseline gate uses.
 author:
-  - continuity.recovery engineers
+  - continuity.recovery engineers (@continuity-recovery)
 extends_documentation_fragment:
   - continuity.recovery.postgresql
 options:

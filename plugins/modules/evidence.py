@@ -22,7 +22,7 @@ description:
     never reports a change, and it writes in check mode too (a check-mode run
     leaves evidence of what it would have done).
 author:
-  - continuity.recovery engineers
+  - continuity.recovery engineers (@continuity-recovery)
 options:
   dir:
     description: The evidence directory of this run. Created when missing.

@@ -30,7 +30,7 @@ description:
     M(continuity.recovery.site_info) and M(continuity.recovery.database_info)."
   - Read-only at both sites. Fails when there is any problem.
 author:
-  - continuity.recovery engineers
+  - continuity.recovery engineers (@continuity-recovery)
 options:
   plan:
     description: The recovery plan (usually C({{ recovery_plan }})).
@@ -72,7 +72,7 @@ plan:
   returned: when the structure could be normalised
   type: dict
 problems:
-  description: Every problem found, each C(path: message).
+  description: "Every problem found, each as C(path: message)."
   returned: always
   type: list
   elements: str

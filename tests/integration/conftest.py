@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
 def labctl(*args, env=None, timeout=900):
     """Run tests/lab/labctl.py with this interpreter (the venv); returns CompletedProcess."""
     return subprocess.run(
-        [sys.executable, str(LABCTL)] + [str(a) for a in args],
+        [sys.executable, str(LABCTL)] + [str(a) for a in args], check=False,
         capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO),
     )
 

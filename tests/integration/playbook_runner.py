@@ -67,7 +67,7 @@ def run_playbook(playbook, inventory=None, extra_vars=None, check=False, env=Non
     })
     full_env.update(env or {})
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, check=False, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
         with open(results_file, encoding="utf-8") as handle:
             text = handle.read()
     finally:

@@ -43,7 +43,7 @@ def test_topology_12():
     assert [v["ip"] for v in vms] == ["10.10.1.%d" % i for i in range(10, 22)]
     assert {v["portgroup"] for v in vms} == {"Prod-Net"}
     assert {v["datastore"] for v in vms} == {"Prod-DS-01"}
-    assert [t for t, _ in topology.tiers(12)] == ["data", "app", "web"]
+    assert [t for t, _vms in topology.tiers(12)] == ["data", "app", "web"]
 
 
 @pytest.mark.parametrize("count", [4, 5, 6, 7, 13, 100, 999, 1000, 3829])
@@ -95,7 +95,7 @@ def test_committed_plan_content():
     assert pairs["paydb"]["primary"]["port"] == 15432 and pairs["paydb"]["standby"]["port"] == 25432
     assert pairs["paydb"]["slot"] == "dr_paydb" and pairs["paydb"]["max_buffer"] == "1GB"
     assert plan["datastores"][0]["mount"]["local_path"] == DEFAULT_LAB_DIR + "/recovery/datastores/Replica-DS-01"
-    assert [(t["name"], t["vms"]) for t in plan["tiers"]] == [(n, v) for n, v in topology.tiers(12)]
+    assert [(t["name"], t["vms"]) for t in plan["tiers"]] == list(topology.tiers(12))
     assert plan["tiers"][0]["databases"] == ["paydb"]
 
 
@@ -209,8 +209,8 @@ def test_primary_vms_match_topology(lab, vsphere):
 def test_vm_devices(lab, vsphere):
     from pyVmomi import vim
     si = vsphere("primary")
-    vm = si.content.searchIndex.FindByInventoryPath("%s/vm/%s" % (lab["sites"]["primary"]["datacenter"],
-                                                                    lab["vms"][0]["name"]))
+    path = "%s/vm/%s" % (lab["sites"]["primary"]["datacenter"], lab["vms"][0]["name"])
+    vm = si.content.searchIndex.FindByInventoryPath(path)
     assert vm is not None
     devices = vm.config.hardware.device
     scsi = [d for d in devices if isinstance(d, vim.vm.device.ParaVirtualSCSIController)]
@@ -340,7 +340,7 @@ def test_status_when_up(lab, lab_dir, labctl):
 
 
 def test_up_twice_is_a_noop(lab, lab_dir, labctl):
-    _, before = status(labctl, lab_dir)
+    _code, before = status(labctl, lab_dir)
     lab_json = Path(lab_dir, "lab.json")
     mtime = lab_json.stat().st_mtime_ns
     t0 = time.monotonic()
@@ -349,7 +349,7 @@ def test_up_twice_is_a_noop(lab, lab_dir, labctl):
     assert res.returncode == 0, res.stderr
     assert "changed=false" in res.stdout.splitlines()[-1], res.stdout
     assert "changed:" not in res.stdout
-    _, after = status(labctl, lab_dir)
+    _code, after = status(labctl, lab_dir)
     assert [(c["name"], c["pid"]) for c in after["components"]] == \
         [(c["name"], c["pid"]) for c in before["components"]]
     assert lab_json.stat().st_mtime_ns == mtime
@@ -400,7 +400,7 @@ def test_private_lab_cycle(private_lab, labctl):
 
     # lose one vCenter: status is partial (3); `up` restarts and re-seeds only that one
     os.kill(pids["vcsim-recovery"], signal.SIGTERM)  # a process this test started
-    for _ in range(50):
+    for _attempt in range(50):
         if not running(pids["vcsim-recovery"]):
             break
         time.sleep(0.1)
@@ -421,7 +421,7 @@ def test_private_lab_cycle(private_lab, labctl):
     assert res.returncode == 0, res.stderr
     for pid in new.values():
         assert not running(pid), pid
-    code, _ = status(labctl, lab_dir, env)
+    code, _out = status(labctl, lab_dir, env)
     assert code == 3
     assert labctl("down", env=env).returncode == 0
     assert Path(lab_dir, "pg", "primary", "PG_VERSION").exists()

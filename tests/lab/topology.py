@@ -67,7 +67,7 @@ def topology(vm_count):
 
 def tiers(vm_count):
     """Ordered [(tier name, [vm names])] for vm_count VMs."""
-    names = {tier: [] for tier, _ in TIERS}
+    names = {tier: [] for tier, _share in TIERS}
     for vm in topology(vm_count):
         names[vm["tier"]].append(vm["name"])
-    return [(tier, names[tier]) for tier, _ in TIERS]
+    return [(tier, names[tier]) for tier, _share in TIERS]

@@ -32,8 +32,8 @@ def test_every_kind_of_abnormality_is_collected_with_its_site():
     dbs = [
         {"pair": "paydb", "side": "primary", "result": {"reachable": False, "error": "refused"}},
         {"pair": "paydb", "side": "standby", "result": {"reachable": False, "error": "refused"}},
-        {"pair": "ledger", "side": "primary", "result": {"reachable": True, "role": "standby",
-                                                          "abnormalities": []}},
+        {"pair": "ledger", "side": "primary",
+         "result": {"reachable": True, "role": "standby", "abnormalities": []}},
     ]
     out = baseline.compose(PLAN, primary, None, storage, dbs, "t")
     assert [(a["site"], a["object"], a["check"]) for a in out["abnormalities"]] == [

@@ -547,7 +547,7 @@ def test_defaults_fill_a_minimal_plan() -> None:
 
 
 def test_validate_certs_false_is_kept() -> None:
-    normalised, _ = validate(lab())
+    normalised, _problems = validate(lab())
     assert normalised["sites"]["primary"]["vcenter"]["validate_certs"] is False
 
 
@@ -659,7 +659,7 @@ def test_validate_never_raises_on_random_deletions() -> None:
     rng = random.Random(20261128)
     base = lab()
     paths = _leaf_paths(base)[1:]
-    for _ in range(300):
+    for _attempt in range(300):
         plan = copy.deepcopy(base)
         for path in rng.sample(paths, 4):
             node = plan
@@ -684,7 +684,7 @@ def test_no_problem_ever_shows_a_password() -> None:
 # ------------------------------------------------------------ mask_secrets
 
 def test_mask_secrets_masks_every_password_and_copies() -> None:
-    normalised, _ = validate(lab())
+    normalised, _problems = validate(lab())
     masked = mask_secrets(normalised)
     assert masked["sites"]["primary"]["vcenter"]["password"] == "********"
     assert masked["sites"]["recovery"]["vcenter"]["password"] == "********"
