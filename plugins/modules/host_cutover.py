@@ -329,12 +329,14 @@ not_started_vms:
   type: list
   elements: str
 timeline:
-  description: Every step of every VM, ordered by start - the RTO evidence.
+  description: >-
+    Every step of every tier (C(tier), C(step), C(start), C(end) in seconds from the start of the run,
+    C(vms) - how many VMs took it), ordered by start - the RTO evidence; per-VM detail is in RV(vms[].timeline).
   returned: success or partial failure
   type: list
   elements: dict
   sample:
-    - {tier: data, vm: db01, step: register, start: 0.41, end: 0.52}
+    - {tier: data, step: register, start: 0.41, end: 0.52, vms: 2}
 elapsed:
   description: Seconds the run took.
   returned: success or partial failure

@@ -13,8 +13,9 @@ description:
   - V(present) mounts each replica datastore of the storage map on every host of the recovery
     cluster that does not mount it yet, with the entry's mount spec (NFS - C(remote_host),
     C(remote_path)). A datastore of that name backed by another export is reported, not touched.
-  - V(absent) unmounts the replica datastores from every host that mounts them; it refuses while
-    VMs are registered on a datastore.
+  - V(absent) unmounts the replica datastores from every host that mounts them (C(RemoveDatastore));
+    it refuses while VMs are registered on a datastore. The vCenter simulator (vcsim 0.24) does not
+    implement C(RemoveDatastore) - there the first unmount fails and nothing is unmounted.
   - VMFS replicas (C(mount.type=vmfs), C(volume_label), C(resolution) V(resignature) or
     V(force_mount)) are presented by rescanning the hosts' HBAs, finding the unresolved VMFS
     volume with that original label and resignaturing or force-mounting it. The module first
@@ -248,6 +249,7 @@ class StorageMapping(VsphereModule):
             fail(problems)
         changed = any(p["hosts_to_unmount"] for p in plan)
         if changed and not self.module.check_mode:
+            done = []
             for entry in plan:
                 for host in hosts:
                     if host["name"] in entry["hosts_to_unmount"]:
@@ -255,8 +257,11 @@ class StorageMapping(VsphereModule):
                         try:
                             session.call(system.RemoveDatastore, datastore=entry["obj"])
                         except vmodl.MethodFault as exc:
-                            raise RecoveryError("unmounting %r from host %s failed: %s"
-                                                % (entry["name"], host["name"], fault_message(exc))) from None
+                            raise RecoveryError(
+                                "unmounting %r from host %s failed (%s: %s); unmounted before: %s"
+                                % (entry["name"], host["name"], type(exc).__name__, fault_message(exc),
+                                   ", ".join(done) or "nothing"), unmounted=done) from None
+                        done.append("%s from %s" % (entry["name"], host["name"]))
         return {"changed": changed, "datastores": [
             {"name": p["name"], "hosts_to_unmount": p["hosts_to_unmount"]} for p in plan]}
 

@@ -108,11 +108,39 @@ class SiteView:
             self.datastores[ds["name"]] = {"obj": ds["obj"], "mounted": bool(mounted_on) and ds.get(
                 "summary.accessible") is not False, "hosts": sorted(mounted_on)}
 
-    def read_vms(self, names: Sequence[str]) -> dict:
-        """State of the named VMs that exist here (one retrieval)."""
+    def read_vms(self, names: Sequence[str], extra_objs: Sequence = ()) -> dict:
+        """State of the named VMs that exist here, plus ``extra_objs`` (one retrieval)."""
         objs = [self.vm_rows[n]["obj"] for n in names if n in self.vm_rows]
+        known = {o._moId for o in objs}
+        objs += [o for o in extra_objs if o._moId not in known]
         rows = inventory.retrieve_objects(self.session, objs, cplan.VM_PROPERTIES) if objs else []
-        return {r["name"]: self.state(r) for r in rows if not r.get("_missing") and r.get("name")}
+        found = {r["name"]: self.state(r) for r in rows if not r.get("_missing") and r.get("name")}
+        for name, state in found.items():
+            self.vm_rows.setdefault(name, {"name": name, "obj": state["obj"]})
+        return found
+
+    def read_registered(self, objs: Sequence) -> dict:
+        """State of freshly registered VMs: a light read; devices only for VMs that came with some.
+
+        A VM registered from a .vmx without NICs or disks (always so on vcsim) needs no
+        device list to plan its reconfiguration, which spares parsing every default device.
+        """
+        rows = inventory.retrieve_objects(self.session, objs, (
+            "name", "runtime.powerState", "summary.config.numEthernetCards", "summary.config.numVirtualDisks"))
+        found, heavy = {}, []
+        for row in rows:
+            if row.get("_missing") or not row.get("name"):
+                continue
+            if row.get("summary.config.numEthernetCards") or row.get("summary.config.numVirtualDisks"):
+                heavy.append(row["obj"])
+                continue
+            found[row["name"]] = {"obj": row["obj"], "moid": row["_moid"], "name": row["name"],
+                                  "power": row.get("runtime.powerState"), "nics": [], "disks": [], "controllers": [],
+                                  "ips": [], "guest_nics": 0, "marker": {}, "snapshots": [], "vm_path_name": None}
+            self.vm_rows.setdefault(row["name"], {"name": row["name"], "obj": row["obj"]})
+        if heavy:
+            found.update(self.read_vms([], heavy))
+        return found
 
     def state(self, row: Mapping) -> dict:
         ips = [ip for g in row.get("guest.net") or [] for ip in g.get("ipAddress") or []]
@@ -166,6 +194,7 @@ class Cutover:
         self.start = clock()
         self.deadline = self.start + float(params.get("timeout") or 3600)
         self.results: dict[str, dict] = {}
+        self.seen: dict[str, list] = {}
         self.source_records: dict = {}
         for sess in (target.session, getattr(source, "session", None)):
             stub = getattr(getattr(sess, "si", None), "_stub", None)
@@ -282,8 +311,14 @@ class Cutover:
         results = [self.results[i["name"]] for i in items]
         failed = [r["name"] for r in results if r["status"] == "failed"]
         changed = any(r["status"] in ("changed", "would_change") or r["steps"] for r in results)
-        timeline = sorted(({"tier": r["tier"], "vm": r["name"], **t} for r in results for t in r["timeline"]),
-                          key=lambda t: (t["start"], t["end"]))
+        phases: dict = {}
+        for r in results:
+            for t in r["timeline"]:
+                entry = phases.setdefault((r["tier"], t["step"]), {"tier": r["tier"], "step": t["step"],
+                                                                    "start": t["start"], "end": t["end"], "vms": 0})
+                entry["start"], entry["end"] = min(entry["start"], t["start"]), max(entry["end"], t["end"])
+                entry["vms"] += 1
+        timeline = sorted(phases.values(), key=lambda t: (t["start"], t["end"]))
         return {"changed": changed, "tiers": tiers, "vms": results, "failed_vms": failed,
                 "not_started_vms": [r["name"] for r in results if r["status"] == "not_started"],
                 "timeline": timeline, "elapsed": self.now()}
@@ -323,13 +358,16 @@ class Cutover:
         self.shutdown_source([i for i in self.alive(items) if "shutdown_source" in todo.get(i["name"], [])])
         role = cplan.ROLE_FAILBACK if self.action == "failback" else cplan.ROLE_TAKEOVER
         register = [i for i in self.alive(items) if "register" in todo.get(i["name"], [])]
-        self.phase(view.session, "register", register, lambda i: view.session.call(
+        done = self.phase(view.session, "register", register, lambda i: view.session.call(
             view.folder.RegisterVM_Task, path=i["register_path"], name=i["name"], asTemplate=False,
             pool=view.pool, host=None))
         if register:
-            view.vm_rows.update({r["name"]: r for r in inventory.retrieve(view.session, vim.VirtualMachine, ["name"],
-                                                                          root=view.dc) if r["name"]})
-            states = view.read_vms([i["name"] for i in items])
+            new = [o.result for _, o in done if o is not None and o.result is not None]
+            states = dict(states)
+            states.update(view.read_registered(new) if new else {})
+            for item in self.alive(register):
+                if item["name"] not in states:
+                    self.fail(item, "register", "VM %r not found after registering" % item["name"])
         self.reconfigure(self.alive([i for i in items if "reconfigure" in todo.get(i["name"], [])]), states, role)
         self.customize_power_wait(self.alive(items), todo, states, lambda i: states[i["name"]]["obj"])
 
@@ -390,7 +428,7 @@ class Cutover:
         self.power_on(power, obj_of)
         wait = self.alive([i for i in items if "wait_ip" in todo.get(i["name"], [])])
         self.wait_ip(wait, obj_of)
-        self.verify(self.alive(items), obj_of)
+        self.verify(self.alive(items), obj_of, states)
 
     def power_on(self, items: Sequence[Mapping], obj_of: Callable[[Mapping], Any]) -> None:
         """One PowerOnMultiVM_Task per tier; its per-VM child tasks awaited together."""
@@ -449,8 +487,11 @@ class Cutover:
                 ok = ok and values.get("guestHeartbeatStatus") == "green"
             return ok
 
-        _, pending = waits.wait_for_properties(view.session, [obj_of(i) for i in items], paths, check,
-                                               self.remaining(self.vm_timeout))
+        values, pending = waits.wait_for_properties(view.session, [obj_of(i) for i in items], paths, check,
+                                                    self.remaining(self.vm_timeout))
+        for item in items:
+            seen = values.get(obj_of(item)._moId) or {}
+            self.seen[item["name"]] = [ip for g in seen.get("guest.net") or [] for ip in g.get("ipAddress") or []]
         ended = self.now()
         for item in items:
             res = self.result(item)
@@ -463,10 +504,25 @@ class Cutover:
                 res["steps"].append("wait_ip")
                 res["status"] = "changed"
 
-    def verify(self, items: Sequence[Mapping], obj_of: Callable[[Mapping], Any]) -> None:
-        """Final read of the tier: portgroups and IPs as expected (one retrieval)."""
+    def verify(self, items: Sequence[Mapping], obj_of: Callable[[Mapping], Any], states: Mapping | None = None) -> None:
+        """Record where each VM ended; VMs whose reconfigure and IP wait succeeded need no further read."""
         if not items:
             return
+        if states is not None:
+            for item in items:
+                res = self.result(item)
+                name = self.clone_name(item) if self.action == "drill" else item["name"]
+                state = states.get(name)
+                if item["name"] in self.seen and state is not None:
+                    res.update(vm=state["moid"], ip_addresses=self.seen[item["name"]],
+                               portgroups=[n["portgroup"] for n in item["nics"]], power_state="poweredOn")
+                elif state is not None and "reconfigure" not in res["steps"] and state["power"] == "poweredOn" \
+                        and cplan.ips_ok(item, state["ips"]):
+                    res.update(vm=state["moid"], ip_addresses=state["ips"],
+                               portgroups=[n["portgroup"] for n in state["nics"]], power_state=state["power"])
+            items = [i for i in items if not self.result(i).get("vm")]
+            if not items:
+                return
         states = self.target.read_vms([i["name"] for i in items]) if self.action != "drill" else \
             self.target.read_vms([self.clone_name(i) for i in items])
         for item in items:
