@@ -337,6 +337,10 @@ timeline:
   elements: dict
   sample:
     - {tier: data, step: register, start: 0.41, end: 0.52, vms: 2}
+source_reachable:
+  description: Whether the primary vCenter answered (takeover and drill; planned takeover shuts VMs down only then).
+  returned: takeover and drill
+  type: bool
 elapsed:
   description: Seconds the run took.
   returned: success or partial failure
@@ -445,7 +449,11 @@ class HostCutover(VsphereModule):
                 if source is not None else executor.Cutover(view, None, params, self.module.check_mode)
             if source is not None:
                 run.source_records = records
-            return self.finish(run.run(items))
+            result = run.run(items)
+            result["source_reachable"] = primary_session is not None
+            if action == "takeover" and params["mode"] == "planned" and primary_session is None:
+                self.module.warn("the primary vCenter did not answer: source VMs were not shut down (baseline used)")
+            return self.finish(result)
         finally:
             if primary_session is not None:
                 primary_session.close()

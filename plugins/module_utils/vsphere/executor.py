@@ -378,6 +378,9 @@ class Cutover:
             return
         session = self.source.session if hasattr(self.source, "session") else self.source
         started = self.now()
+        items = [i for i in items if (self.source_records.get(i["name"]) or {}).get("obj") is not None]
+        if not items:
+            return
         objs = {i["name"]: self.source_records[i["name"]]["obj"] for i in items}
         for item, _, error in self.parallel([(i, (lambda i=i: session.call(objs[i["name"]].ShutdownGuest)))
                                              for i in items]):
