@@ -77,6 +77,11 @@ options:
       upstream_port:
         description: Port that goes with O(primary.upstream_host).
         type: int
+      archive_dir:
+        description:
+          - The WAL archive this server's C(archive_command) writes to (local path). With O(ignore:state=reversed),
+            pg_rewind reads the old primary's WAL it has already recycled from here (C(--restore-target-wal)).
+        type: path
   standby:
     description:
       - The standby (recovery site) PostgreSQL server of a C(postgresql) pair; same suboptions as O(primary).

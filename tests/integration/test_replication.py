@@ -116,7 +116,7 @@ def test_postgresql_pair_lifecycle(private_pair, tmp_path):
     assert synced["changed"] is False
     assert sb_lsn(synced["details"]["replay_lsn"]) >= sb_lsn(synced["details"]["target_lsn"])
     plan = _r(run, "promoted check")
-    assert plan["changed"] and [a.split()[0] for a in plan["actions"]] == ["fence", "promote"]
+    assert plan["changed"] and [a.split()[0] for a in plan["actions"]] == ["fence", "promote", "create"]
     promoted = _r(run, "promoted")
     assert promoted["changed"] and promoted["details"]["writable"] is True
     assert promoted["details"]["fence"] == {"read_only": True, "stopped": True, "marker": True}

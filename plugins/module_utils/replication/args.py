@@ -30,6 +30,7 @@ def _endpoint_options():
         command_prefix=dict(type="list", elements="str"),
         upstream_host=dict(type="str"),
         upstream_port=dict(type="int"),
+        archive_dir=dict(type="path"),
     )
 
 

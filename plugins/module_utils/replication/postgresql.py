@@ -509,10 +509,16 @@ class PostgresqlDriver(Driver):
                         standby.query(_RESUME_SQL)
                     if not standby.query(_PROMOTE_SQL, (int(self.timeout),))[0]["promoted"]:
                         raise TaskFailed("pg_promote did not complete within %ss" % self.timeout)
+            # the way back starts now: retain the new primary's WAL for the old primary's return (failback)
+            if in_recovery or self._slot(standby) is None:
+                outcome.act("create physical replication slot %s on the new primary (WAL kept for failback)"
+                            % self.slot)
             if not self.check_mode:
                 state = self._state(standby)
                 if state["in_recovery"]:
                     raise TaskFailed("%s is still in recovery after promotion" % self._endpoint(self.standby))
+                if self._slot(standby) is None:
+                    standby.query(_CREATE_SLOT_SQL, (self.slot,))
                 standby.query(_WRITABLE_SQL)
                 outcome.details.update(writable=True, timeline=state["timeline"], promoted_lsn=state["current_lsn"])
 
@@ -555,8 +561,16 @@ class PostgresqlDriver(Driver):
         env = {"PGPASSWORD": self.standby.get("password") or ""}
         source = pgconf.conninfo(host=self.standby["host"], port=self.standby["port"], user=self.standby.get("user"),
                                  dbname=self.standby.get("database") or "postgres")
-        res = self._run_pg(self.primary, "pg_rewind", ["-D", old_dir, "--source-server=" + source, "-P"],
-                           env=env, check=False)
+        rewind_args = ["-D", old_dir, "--source-server=" + source, "-P"]
+        if self.primary.get("archive_dir"):
+            # WAL the old primary recycled since the last common checkpoint comes from its own archive
+            auto = os.path.join(old_dir, "postgresql.auto.conf")
+            with open(auto, encoding="utf-8") as handle:
+                text = handle.read()
+            self._write_file(self.primary, auto, pgconf.apply(
+                text, {"restore_command": "cp %s/%%f %%p" % self.primary["archive_dir"]}))
+            rewind_args.append("--restore-target-wal")
+        res = self._run_pg(self.primary, "pg_rewind", rewind_args, env=env, check=False)
         output = (res.stdout or "") + (res.stderr or "")
         if res.returncode == 0:
             stats = parse_rewind_output(output)
@@ -577,7 +591,16 @@ class PostgresqlDriver(Driver):
 
     def _rejoin(self, follower):
         reset = ("default_transaction_read_only", "archive_mode", "archive_command", "restore_command")
+        # WAL the new primary no longer holds comes from the recovery site's archive (new timeline)
+        # or from the old primary's own archive (the old timeline before the divergence)
+        sources = [d for d in ((self.pair.get("archive") or {}).get("path"), self.primary.get("archive_dir")) if d]
+        extra = {"restore_command": " || ".join("cp %s/%%f %%p" % d for d in sources)} if sources else {}
         self._configure(follower, self.standby, archive=False, reset=reset)
+        if extra:
+            auto = os.path.join(follower["data_dir"], "postgresql.auto.conf")
+            with open(auto, encoding="utf-8") as handle:
+                text = handle.read()
+            self._write_file(follower, auto, pgconf.apply(text, extra))
         self._start(follower)
         self.wait_until("old primary %s streaming from the new primary" % self._endpoint(self.primary),
                         self._streaming(self.standby))
