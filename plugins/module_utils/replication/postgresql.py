@@ -362,11 +362,16 @@ class PostgresqlDriver(Driver):
             outcome.act("start standby %s" % self._endpoint(self.standby))
             if not self.check_mode:
                 self._start(self.standby)
+        arch = (self.pair.get("archive") or {}).get("path")
+        if arch and not self.base_backups():
+            outcome.act("base backup of the standby into %s/base for point-in-time recovery" % arch)
         if not self.check_mode:
             sender = self.wait_until("standby %s streaming from %s" % (self._endpoint(self.standby),
                                                                      self._endpoint(self.primary)),
                                      self._streaming(self.primary))
             outcome.details["streaming"] = {"state": sender["state"], "sync_state": sender["sync_state"]}
+            if arch and not self.base_backups():
+                outcome.details["base_backup"] = self._base_backup_at_recovery_site(arch)
 
     def _basebackup(self, node, upstream):
         data_dir = node["data_dir"]
@@ -662,6 +667,79 @@ class PostgresqlDriver(Driver):
             self.wait_until("the canary to be readable at the standby", seen)
         return {"marker": token, "written_at": utcnow(), "read_at_target": True,
                 "seconds": round(time.monotonic() - started, 3), "where": "public.continuity_recovery_canary"}
+
+    # ------------------------------------------- continuous data protection
+    def base_backups(self):
+        """Base backups kept beside the recovery-site WAL archive, oldest first."""
+        arch = (self.pair.get("archive") or {}).get("path")
+        base = os.path.join(arch, "base") if arch else None
+        if not base or not os.path.isdir(base):
+            return []
+        return sorted(n for n in os.listdir(base) if os.path.exists(os.path.join(base, n, "PG_VERSION")))
+
+    def _base_backup_at_recovery_site(self, arch):
+        base = os.path.join(arch, "base")
+        if not os.path.isdir(base):
+            os.makedirs(base, mode=0o700)
+            self._chown(self.standby, base)
+        name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        env = {"PGPASSWORD": self.pair.get("replication_password") or ""}
+        self._run_pg(self.standby, "pg_basebackup", [
+            "-D", os.path.join(base, name), "-h", self.standby["host"], "-p", str(self.standby["port"]),
+            "-U", self.pair.get("replication_user") or "postgres", "-X", "fetch", "-c", "fast", "-w", "--no-sync"],
+            env=env)
+        return {"path": os.path.join(base, name)}
+
+    def recover_to(self, data_dir, port, target_time=None, target_lsn=None, target_name=None, base=None,
+                   listen_addresses="127.0.0.1"):
+        """Point-in-time recovery into a separate instance: the newest base backup (or ``base``) at the
+        recovery site, WAL from the recovery-site archive up to the target, promoted on its own ``port``."""
+        arch = (self.pair.get("archive") or {}).get("path")
+        if not arch:
+            raise InvalidInput("pair %s has no archive: point-in-time recovery needs one" % self.pair["name"])
+        backups = self.base_backups()
+        base = base or (backups[-1] if backups else None)
+        if not base:
+            raise InvalidInput("no base backup in %s/base" % arch)
+        if self._has_cluster(data_dir):
+            raise InvalidInput("%s already holds a cluster" % data_dir)
+        node = dict(self.standby, data_dir=data_dir, port=port, name="pitr", host=listen_addresses,
+                    listen_addresses=listen_addresses, log_file=None, command_prefix=None)
+        shutil.copytree(os.path.join(arch, "base", base), data_dir, symlinks=True)
+        for root, dirs, files in os.walk(data_dir):
+            for name in dirs + files:
+                self._chown(node, os.path.join(root, name))
+        self._chown(node, data_dir)
+        os.chmod(data_dir, 0o700)
+        for stale in ("standby.signal", "postmaster.pid", FENCE_MARKER):
+            if os.path.exists(os.path.join(data_dir, stale)):
+                os.unlink(os.path.join(data_dir, stale))
+        settings = {"port": port, "listen_addresses": listen_addresses,
+                    "restore_command": "cp %s/%%f %%p" % arch, "recovery_target_action": "promote",
+                    "recovery_target_time": target_time, "recovery_target_lsn": target_lsn,
+                    "recovery_target_name": target_name, "archive_mode": "off",
+                    "cluster_name": "%s_pitr" % self.app_name}
+        auto = os.path.join(data_dir, "postgresql.auto.conf")
+        with open(auto, encoding="utf-8") as handle:
+            text = handle.read()
+        self._write_file(node, auto, pgconf.apply(text, settings, reset=(
+            "primary_conninfo", "primary_slot_name", "archive_command", "recovery_target_time",
+            "recovery_target_lsn", "recovery_target_name")))
+        self._write_file(node, os.path.join(data_dir, "recovery.signal"), "")
+        self._start(node)
+        client_side = dict(self.standby, host=listen_addresses, port=port)
+
+        def promoted():
+            client, _ = self.try_connect(client_side)
+            if client is None:
+                return None
+            with client:
+                state = self._state(client)
+            return state if not state["in_recovery"] else None
+        state = self.wait_until("point-in-time recovery on port %s" % port, promoted)
+        return {"data_dir": data_dir, "port": port, "base_backup": base, "timeline": state["timeline"],
+                "target": {"time": target_time, "lsn": target_lsn, "name": target_name},
+                "log_file": self._log_file(node)}
 
     # --------------------------------------------------------- inspection
     def info(self):
