@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """bench/cutover (c): the floor - only the calls a takeover needs, raw pyVmomi, same concurrency.
 
 Per tier: RegisterVM_Task per VM, ReconfigVM_Task (one vmxnet3 NIC on the recovery

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """bench/cutover: takeover of N VMs in 3 tiers on a recovery vCenter with per-call latency.
 
 Side by side in one run, each against a freshly started and seeded simulator
@@ -31,7 +30,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,7 +146,7 @@ def workload(count):
 
 def sample(tiers, size):
     """About ``size`` VMs in the same tier proportions (at least one per tier)."""
-    total = sum(len(v) for _, v in tiers)
+    total = sum(len(v) for _unused, v in tiers)
     return [(t, v[:max(1, round(len(v) * size / total))]) for t, v in tiers]
 
 
@@ -156,12 +154,12 @@ def baseline(tiers):
     return [{"name": vm["name"], "power_state": "poweredOff",
              "nics": [{"portgroup": "Prod-Net", "mac": None, "type": "VirtualVmxnet3", "ip_addresses": [vm["ip"]]}],
              "disks": [], "datastores": ["Prod-DS-01"], "vm_path_name": "[Prod-DS-01] %s/%s.vmx" % (vm["name"], vm["name"])}
-            for _, vms in tiers for vm in vms]
+            for _unused, vms in tiers for vm in vms]
 
 
 def timed(cmd, env=None, cwd=REPO):
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
@@ -205,7 +203,7 @@ def run_loop(port, tiers, work, forks, bench_venv):
         json.dump(inventory, handle)
     playbook = os.path.join(work, "loop.yml")
     plays = []
-    for tier, _ in tiers:
+    for tier, _unused in tiers:
         plays.append(LOOP_PLAY.replace("TIER", tier))
     with open(playbook, "w") as handle:
         handle.write("---\n" + "".join(plays))
@@ -214,9 +212,9 @@ def run_loop(port, tiers, work, forks, bench_venv):
     with open(cfg, "w") as handle:
         handle.write("[defaults]\nhost_key_checking = false\n")
     env.update(VMWARE_HOST="127.0.0.1", VMWARE_PORT=str(port), VMWARE_USER=USER, VMWARE_PASSWORD=PASSWORD,
-               VMWARE_VALIDATE_CERTS="false", ANSIBLE_CONFIG=cfg, ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_PYTHON_INTERPRETER=
-               os.path.join(bench_venv, "bin", "python"), PATH=os.path.join(bench_venv, "bin") + os.pathsep +
-               env.get("PATH", ""))
+               VMWARE_VALIDATE_CERTS="false", ANSIBLE_CONFIG=cfg, ANSIBLE_HOST_KEY_CHECKING="false",
+               ANSIBLE_PYTHON_INTERPRETER=os.path.join(bench_venv, "bin", "python"),
+               PATH=os.path.join(bench_venv, "bin") + os.pathsep + env.get("PATH", ""))
     return timed([os.path.join(bench_venv, "bin", "ansible-playbook"), playbook, "-i", inv_file, "-f", str(forks),
                   "-e", json.dumps({"vc_port": port, "vc_user": USER, "vc_password": PASSWORD})], env=env, cwd=work)
 
@@ -272,7 +270,7 @@ def check_result(port, tiers, readdressed=True):
         view.Destroy()
     finally:
         Disconnect(si)
-    bad = [vm["name"] for _, vms in tiers for vm in vms
+    bad = [vm["name"] for _unused, vms in tiers for vm in vms
            if found.get(vm["name"], ("",))[0] != "poweredOn"
            or (readdressed and found[vm["name"]][1] != vm["recovery_ip"])]
     if bad:
@@ -300,7 +298,7 @@ def main(argv=None):
     tiers = workload(args.vms)
     loop_tiers = tiers if not args.loop_sample else sample(tiers, args.loop_sample)
     replica_dir = os.path.join(args.work_dir, REPLICA)
-    make_replica(replica_dir, [vm["name"] for _, vms in tiers for vm in vms])
+    make_replica(replica_dir, [vm["name"] for _unused, vms in tiers for vm in vms])
     log("bench/cutover: %d VMs in tiers %s, vcsim -delay %d ms, max_parallel/forks compared below"
         % (args.vms, ", ".join("%s=%d" % (t, len(v)) for t, v in tiers), args.delay_ms))
 
@@ -309,11 +307,11 @@ def main(argv=None):
         sim = Sim(binary, args.work_dir, port, args.delay_ms)
         try:
             seed(port, replica_dir)
-            elapsed, _ = fn(port)
+            elapsed, _unused = fn(port)
             check_result(port, run_tiers, readdressed)
         finally:
             sim.stop()
-        count = sum(len(v) for _, v in run_tiers)
+        count = sum(len(v) for _unused, v in run_tiers)
         log("%-44s %8.2f s  (%d VMs%s)" % (label, elapsed, count,
                                            ", %.1f ms/VM" % (1000 * elapsed / count) if count else ""))
         return elapsed
@@ -324,12 +322,12 @@ def main(argv=None):
                     lambda p: run_floor(p, tiers, args.work_dir, args.max_parallel), tiers)
     loop5 = loop20 = None
     if not args.skip_loop:
-        n_loop = sum(len(v) for _, v in loop_tiers)
+        n_loop = sum(len(v) for _unused, v in loop_tiers)
         scale = args.vms / n_loop
         fixed = 0.0
         if scale != 1:  # start-up of ansible-playbook with the same plays and no VM: not scaled
             fixed = measure("(b) the same loop over no VM (fixed cost)", lambda p: run_loop(
-                p, [(t, []) for t, _ in loop_tiers], args.work_dir, 5, args.bench_venv), [], readdressed=False)
+                p, [(t, []) for t, _unused in loop_tiers], args.work_dir, 5, args.bench_venv), [], readdressed=False)
 
         def scaled(elapsed):
             return fixed + (elapsed - fixed) * scale

@@ -54,7 +54,7 @@ def run_module(module, args, check=False):
 
 def labctl(*args):
     return subprocess.run([os.path.join(VENV_BIN, "python"), os.path.join(REPO, "tests", "lab", "labctl.py")]
-                          + list(args), capture_output=True, text=True, timeout=600, cwd=REPO)
+                          + list(args), capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
 
 
 @pytest.fixture(scope="module")

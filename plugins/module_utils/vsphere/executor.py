@@ -251,7 +251,7 @@ class Cutover:
         outcomes = []
         if submitted:
             try:
-                outcomes = tasks.wait_for_tasks(session, [t for _, t in submitted],
+                outcomes = tasks.wait_for_tasks(session, [t for _unused, t in submitted],
                                                 timeout=self.remaining(self.vm_timeout), raise_on_error=False)
             except RecoveryError as exc:  # TaskTimeout: every pending task fails its VM
                 by_moid = {o["task"]: o for o in exc.details.get("outcomes", [])}
@@ -260,7 +260,7 @@ class Cutover:
                     if state != "success":
                         self.fail(item, step, "%s did not finish: %s" % (step, exc))
                 submitted = []
-        for (item, _), outcome in zip(submitted, outcomes):
+        for (item, _unused), outcome in zip(submitted, outcomes):
             if not outcome.ok:
                 self.fail(item, step, outcome.error or "task failed")
         ended = self.now()
@@ -272,7 +272,7 @@ class Cutover:
                 res["steps"].append(step)
                 res["status"] = "changed"
                 done.append(item)
-        by_name = {i["name"]: o for (i, _), o in zip(submitted, outcomes)}
+        by_name = {i["name"]: o for (i, _unused), o in zip(submitted, outcomes)}
         return [(i, by_name.get(i["name"])) for i in done]
 
     # -- run ------------------------------------------------------------------------------
@@ -314,8 +314,8 @@ class Cutover:
         phases: dict = {}
         for r in results:
             for t in r["timeline"]:
-                entry = phases.setdefault((r["tier"], t["step"]), {"tier": r["tier"], "step": t["step"],
-                                                                    "start": t["start"], "end": t["end"], "vms": 0})
+                first = {"tier": r["tier"], "step": t["step"], "start": t["start"], "end": t["end"], "vms": 0}
+                entry = phases.setdefault((r["tier"], t["step"]), first)
                 entry["start"], entry["end"] = min(entry["start"], t["start"]), max(entry["end"], t["end"])
                 entry["vms"] += 1
         timeline = sorted(phases.values(), key=lambda t: (t["start"], t["end"]))
@@ -362,7 +362,7 @@ class Cutover:
             view.folder.RegisterVM_Task, path=i["register_path"], name=i["name"], asTemplate=False,
             pool=view.pool, host=None))
         if register:
-            new = [o.result for _, o in done if o is not None and o.result is not None]
+            new = [o.result for _unused, o in done if o is not None and o.result is not None]
             states = dict(states)
             states.update(view.read_registered(new) if new else {})
             for item in self.alive(register):
@@ -382,8 +382,8 @@ class Cutover:
         if not items:
             return
         objs = {i["name"]: self.source_records[i["name"]]["obj"] for i in items}
-        for item, _, error in self.parallel([(i, (lambda i=i: session.call(objs[i["name"]].ShutdownGuest)))
-                                             for i in items]):
+        calls = [(i, (lambda i=i: session.call(objs[i["name"]].ShutdownGuest))) for i in items]
+        for item, _unused, error in self.parallel(calls):
             if error:
                 self.result(item)["changes"].append("guest shutdown refused (%s): powering off" % error)
         timeout = self.remaining(float(self.params.get("guest_shutdown_timeout") or 120))
@@ -454,8 +454,8 @@ class Cutover:
             children = [(objs[a.vm._moId], a.task) for a in getattr(result, "attempted", None) or []
                         if a.task is not None and a.vm._moId in objs]
             if children:
-                for (item, _), child in zip(children, tasks.wait_for_tasks(
-                        view.session, [t for _, t in children], timeout=self.remaining(self.vm_timeout),
+                for (item, _unused), child in zip(children, tasks.wait_for_tasks(
+                        view.session, [t for _unused, t in children], timeout=self.remaining(self.vm_timeout),
                         raise_on_error=False)):
                     if not child.ok:
                         self.fail(item, "power_on", child.error or "power-on failed")
@@ -501,8 +501,8 @@ class Cutover:
             res["timeline"].append({"step": "wait_ip", "start": started, "end": ended})
             if obj_of(item)._moId in pending:
                 expected = ", ".join(a["ip"] for a in item["addresses"] if a)
-                self.fail(item, "wait_ip", "the guest did not report %s within %ss" % (expected or "an IP",
-                                                                                      int(self.vm_timeout)))
+                self.fail(item, "wait_ip", "the guest did not report %s within %ss"
+                          % (expected or "an IP", int(self.vm_timeout)))
             else:
                 res["steps"].append("wait_ip")
                 res["status"] = "changed"
@@ -663,7 +663,9 @@ class Cutover:
             self.would(items, todo, {})
             return
         session = view.session
-        clone_obj = lambda i: states[self.clone_name(i)]["obj"]  # noqa: E731
+
+        def clone_obj(item):
+            return states[self.clone_name(item)]["obj"]
         self.phase(session, "power_off_clone", [i for i in items if "power_off_clone" in todo[i["name"]]],
                    lambda i: session.call(clone_obj(i).PowerOffVM_Task))
         self.phase(session, "destroy_clone", self.alive([i for i in items if "destroy_clone" in todo[i["name"]]]),
@@ -680,8 +682,8 @@ class Cutover:
                    remove_snapshots)
         unregister = self.alive([i for i in items if "unregister_source" in todo[i["name"]]])
         started = self.now()
-        for item, _, error in self.parallel([(i, (lambda i=i: session.call(states[i["name"]]["obj"].UnregisterVM)))
-                                             for i in unregister]):
+        calls = [(i, (lambda i=i: session.call(states[i["name"]]["obj"].UnregisterVM))) for i in unregister]
+        for item, _unused, error in self.parallel(calls):
             res = self.result(item)
             res["timeline"].append({"step": "unregister_source", "start": started, "end": self.now()})
             if error:
@@ -689,4 +691,3 @@ class Cutover:
             else:
                 res["steps"].append("unregister_source")
                 res["status"] = "changed"
-

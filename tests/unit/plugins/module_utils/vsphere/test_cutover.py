@@ -76,17 +76,16 @@ def test_selection_names_bad_fields():
 
 
 def test_selection_explicit_recovery_ip_outside_subnet():
-    sel, problems = cutover.selection(None, tiers=[{"name": "t", "vms": [{"name": "a", "recovery_ip": "10.99.0.5",
-                                                                           "network": "prod"}]}],
-                                      networks=[NET], storage_map=[STORE])
+    tiers = [{"name": "t", "vms": [{"name": "a", "recovery_ip": "10.99.0.5", "network": "prod"}]}]
+    sel, problems = cutover.selection(None, tiers=tiers, networks=[NET], storage_map=[STORE])
     assert problems == ["tiers[0].vms[0].recovery_ip: 10.99.0.5 is outside recovery_subnet 10.20.0.0/20 of "
                         "network 'prod'"]
 
 
 def test_selection_explicit_network_map_problems_name_the_field():
     bad = dict(NET, recovery_gateway="10.30.0.1")
-    _, problems = cutover.selection(None, tiers=[{"name": "t", "vms": ["a"]}], networks=[bad, {"name": "x"}],
-                                    storage_map=[STORE])
+    _unused, problems = cutover.selection(None, tiers=[{"name": "t", "vms": ["a"]}],
+                                          networks=[bad, {"name": "x"}], storage_map=[STORE])
     assert "networks[0].recovery_gateway: gateway 10.30.0.1 is outside recovery_subnet 10.20.0.0/20" in problems
     assert "networks[1].primary: is required" in problems
 
@@ -94,12 +93,12 @@ def test_selection_explicit_network_map_problems_name_the_field():
 def test_plan_problems_are_prefixed_with_plan():
     plan = make_plan()
     plan["objectives"]["rpo_seconds"] = 0
-    _, problems = cutover.selection(plan)
+    _unused, problems = cutover.selection(plan)
     assert any(p.startswith("plan.objectives.rpo_seconds") for p in problems)
 
 
 def test_strip_derived_drops_normalisation_keys():
-    normalised, _ = plan_model.validate(make_plan())
+    normalised, _unused = plan_model.validate(make_plan())
     raw = cutover.strip_derived(normalised)
     assert "vm_index" not in raw and "tier_order" not in raw
     assert all("max_buffer_bytes" not in p for p in raw["replication"])
@@ -109,7 +108,7 @@ def test_strip_derived_drops_normalisation_keys():
 # -- work items ------------------------------------------------------------------------------
 
 def test_work_items_readdress_and_translate_paths():
-    sel, _ = cutover.selection(make_plan())
+    sel, _unused = cutover.selection(make_plan())
     items, problems = cutover.work_items(sel, RECORDS, "takeover")
     assert problems == []
     assert [i["name"] for i in items] == ["db01", "app01", "app02", "web01"]
@@ -124,13 +123,13 @@ def test_work_items_readdress_and_translate_paths():
 
 
 def test_work_items_drill_goes_to_the_bubble():
-    sel, _ = cutover.selection(make_plan(), tiers=["data"])
-    items, _ = cutover.work_items(sel, RECORDS, "drill")
+    sel, _unused = cutover.selection(make_plan(), tiers=["data"])
+    items, _unused = cutover.work_items(sel, RECORDS, "drill")
     assert items[0]["nics"][0]["portgroup"] == "DR-Bubble"
 
 
 def test_work_items_failback_keeps_primary_ip_and_path():
-    sel, _ = cutover.selection(make_plan(), tiers=["data"])
+    sel, _unused = cutover.selection(make_plan(), tiers=["data"])
     items, problems = cutover.work_items(sel, RECORDS, "failback")
     assert problems == []
     assert items[0]["nics"][0]["portgroup"] == "Prod-Net"
@@ -144,8 +143,8 @@ def test_work_items_bad_input_named():
     records["db01"] = record("db01", "10.99.1.10")
     records["app01"] = record("app01", "10.10.1.11", datastore="LocalDS_0")
     records["web01"]["nics"][0]["portgroup"] = "Backup-Net"
-    sel, _ = cutover.selection(make_plan())
-    _, problems = cutover.work_items(sel, records, "takeover")
+    sel, _unused = cutover.selection(make_plan())
+    _unused, problems = cutover.work_items(sel, records, "takeover")
     text = "\n".join(problems)
     assert "plan.tiers[1].vms[1]: VM 'app02' not found at site primary" in text
     assert "plan.tiers[0].vms[0]: primary IP 10.99.1.10 of VM 'db01' is not inside primary_subnet" in text
@@ -162,8 +161,8 @@ def test_work_items_collision_with_gateway():
 
 
 def test_target_problems_portgroup_and_unmounted_replica():
-    sel, _ = cutover.selection(make_plan())
-    items, _ = cutover.work_items(sel, RECORDS, "takeover")
+    sel, _unused = cutover.selection(make_plan())
+    items, _unused = cutover.work_items(sel, RECORDS, "takeover")
     problems = cutover.target_problems(items, sel, {"DR-Bubble": {}}, {"Replica-DS-01": {"mounted": False}},
                                        "takeover", "recovery")
     assert problems == [
@@ -185,8 +184,8 @@ def test_records_from_baseline_shapes():
 # -- steps (idempotence) ------------------------------------------------------------------------
 
 def item_for(name="db01", action="takeover"):
-    sel, _ = cutover.selection(make_plan())
-    items, _ = cutover.work_items(sel, RECORDS, action)
+    sel, _unused = cutover.selection(make_plan())
+    items, _unused = cutover.work_items(sel, RECORDS, action)
     return next(i for i in items if i["name"] == name)
 
 
@@ -316,25 +315,25 @@ def test_present_plan_mounts_where_missing():
            "info": {"_type": "NasDatastoreInfo", "nas": {"remoteHost": "array-dr", "remotePath": "/exports/r"}}}]
     plan, problems = presentation.present_plan([entry()], HOSTS, ds)
     assert problems == [] and plan[0]["hosts_to_mount"] == ["H1"] and plan[0]["mounted_on"] == ["H0"]
-    plan, _ = presentation.present_plan([entry()], HOSTS, [])
+    plan, _unused = presentation.present_plan([entry()], HOSTS, [])
     assert plan[0]["hosts_to_mount"] == ["H0", "H1"]
 
 
 def test_present_plan_refuses_another_export_and_bad_specs():
     ds = [{"_moid": "ds-9", "name": "Replica-DS-01", "host": [],
            "info": {"_type": "NasDatastoreInfo", "nas": {"remoteHost": "other", "remotePath": "/x"}}}]
-    _, problems = presentation.present_plan([entry()], HOSTS, ds)
+    _unused, problems = presentation.present_plan([entry()], HOSTS, ds)
     assert problems == ["storage_map[0].recovery: datastore 'Replica-DS-01' exists backed by other:/x, "
                         "not by array-dr:/exports/r"]
-    _, problems = presentation.present_plan([entry(type="iscsi")], HOSTS, [])
+    _unused, problems = presentation.present_plan([entry(type="iscsi")], HOSTS, [])
     assert problems == ["storage_map[0].mount.type: must be nfs, nfs41 or vmfs, got 'iscsi'"]
-    _, problems = presentation.present_plan([entry(type="vmfs")], HOSTS, [])
+    _unused, problems = presentation.present_plan([entry(type="vmfs")], HOSTS, [])
     assert problems == ["storage_map[0].mount.volume_label: is required for type vmfs"]
 
 
 def test_absent_plan_refuses_while_vms_are_registered():
     ds = [{"_moid": "ds-9", "name": "Replica-DS-01", "host": [], "vm": ["vm-1"], "obj": None}]
-    _, problems = presentation.absent_plan([entry()], HOSTS, ds, {"vm-1": "db01"})
+    _unused, problems = presentation.absent_plan([entry()], HOSTS, ds, {"vm-1": "db01"})
     assert problems == ["storage_map[0].recovery: datastore 'Replica-DS-01' still holds registered VMs (db01); "
                         "unregister them first"]
     ds[0]["vm"] = []
