@@ -282,7 +282,7 @@ def main(argv=None):
     parser.add_argument("--vms", type=int, default=500)
     parser.add_argument("--delay-ms", type=int, default=20)
     parser.add_argument("--max-parallel", type=int, default=20)
-    parser.add_argument("--loop-sample", type=int, default=30,
+    parser.add_argument("--loop-sample", type=int, default=60,
                         help="VMs the loop runs on (extrapolated per VM to --vms); 0: all of them")
     parser.add_argument("--work-dir", default="/var/lib/crl-bench-cutover")
     parser.add_argument("--vcsim", default=None, help="vcsim binary (default: LAB_DIR/bin/vcsim)")
