@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: continuity.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``report_model`` and ``report_chart`` filters (docs: report_model.yml, report_chart.yml)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.continuity.recovery.plugins.module_utils import report
+
+
+def report_model(records, objectives=None, run_id=None, plan=None, generated_at=None, query=None):
+    """Evidence records of one run -> the report model."""
+    try:
+        return report.build(list(records) if isinstance(records, (list, tuple)) else records,
+                            objectives=objectives, run_id=run_id, plan=plan,
+                            generated_at=generated_at, query=query or None)
+    except report.ReportError as exc:
+        raise AnsibleFilterError("report_model: %s" % exc)
+
+
+def report_chart(model, width=1200):
+    """The report model -> geometry of the SVG timeline chart."""
+    if not isinstance(model, dict):
+        raise AnsibleFilterError("report_chart: the input must be a report model (dict)")
+    try:
+        return report.chart(model, width=int(width))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("report_chart: malformed report model: %s" % exc)
+
+
+class FilterModule:
+    """Report model and chart layout."""
+
+    def filters(self):
+        return {"report_model": report_model, "report_chart": report_chart}
