@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """bench/failback_transfer: what failback sends back, against what changed and a full re-seed.
 
 One run, both engines, through the collection's replication drivers (the code behind
@@ -181,13 +180,16 @@ def bench_pg(lab_dir, port, share, workload):
         with primary.connect() as p, standby.connect() as s:
             assert sb.fingerprint(p, "ledger") == sb.fingerprint(s, "ledger"), "failback lost data"
         log("pg (%s): changed %.2f MB of 8 kB blocks (%d rows), pg_rewind copied %.2f MB (ratio %.2f),"
-            " full re-seed %.2f MB" % (workload, changed / 2 ** 20, changed_rows, sent / 2 ** 20, sent / changed,
-                                      full / 2 ** 20))
+            " full re-seed %.2f MB"
+            % (workload, changed / 2 ** 20, changed_rows, sent / 2 ** 20, sent / changed, full / 2 ** 20))
         return changed, sent, full
     except Exception:
         for cluster in (primary, standby):
-            log("---- %s (last lines)\n%s" % (cluster.log_file, "".join(open(cluster.log_file).readlines()[-12:])
-                                               if os.path.exists(cluster.log_file) else "(none)"))
+            tail = "(none)"
+            if os.path.exists(cluster.log_file):
+                with open(cluster.log_file, encoding="utf-8", errors="replace") as handle:
+                    tail = "".join(handle.readlines()[-12:])
+            log("---- %s (last lines)\n%s" % (cluster.log_file, tail))
         raise
     finally:
         standby.destroy()

@@ -21,7 +21,7 @@ description:
   - Never changes a managed system. It remembers link transitions in a small file per pair under
     O(link_state_dir) so it can say since when a link is down.
 author:
-  - continuity.recovery engineers
+  - continuity.recovery engineers (@continuity-recovery)
 extends_documentation_fragment:
   - continuity.recovery.replication
 options:
@@ -139,8 +139,6 @@ query_result:
   type: raw
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import RecoveryError
@@ -156,7 +154,7 @@ def main():
                 query=dict(type="str"))
     module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
     result = dict(changed=False, queries=[])
-    directory = os.path.expanduser(module.params["link_state_dir"] or "") or None
+    directory = module.params["link_state_dir"] or None
     try:
         driver = rargs.make_driver(module.params, check_mode=True)
         result["queries"] = driver.queries

@@ -32,7 +32,7 @@ description:
     pair (state, snapshots); the replica's data stays.
   - Every state is idempotent; check mode reports exactly the actions that would be taken in RV(actions).
 author:
-  - continuity.recovery engineers
+  - continuity.recovery engineers (@continuity-recovery)
 extends_documentation_fragment:
   - continuity.recovery.replication
 options:
@@ -61,6 +61,7 @@ attributes:
     description: Reports in RV(actions) what would change; changes nothing.
   diff_mode:
     support: none
+    description: RV(actions) lists what changes; there is no before/after text to show.
 seealso:
   - module: continuity.recovery.replication_info
   - module: continuity.recovery.buffer_info

@@ -18,7 +18,7 @@ description:
   - C(rsync) - the last run's time, kind and statistics, pending changed bytes at the source, snapshots.
   - Read-only; never changes anything. A side that cannot be reached is reported, not a failure.
 author:
-  - continuity.recovery engineers
+  - continuity.recovery engineers (@continuity-recovery)
 extends_documentation_fragment:
   - continuity.recovery.replication
 options:

@@ -99,7 +99,7 @@ def _overflow(lab, tmp_path, primary, standby):
     # the recovery site goes away while the primary keeps writing past the cap
     standby.stop("immediate")
     with primary.connect() as conn:
-        for _ in range(4):
+        for _batch in range(4):
             conn.execute("INSERT INTO payments (amount, note) SELECT 2, repeat('y', 500) FROM generate_series(1, 4000)")
             conn.execute("SELECT pg_switch_wal()")
         conn.execute("CHECKPOINT")
@@ -121,7 +121,7 @@ def _overflow(lab, tmp_path, primary, standby):
 
     run = run_playbook(PROTECT, extra_vars=extra)
     assert run.rc == 0, run.stdout[-4000:]
-    present = [r for r in run.task_results("Establish pair paydb")][0]
+    present = run.task_results("Establish pair paydb")[0]
     assert present["changed"] and present["reseeded"] is True and "lost" in present["reseed_reason"]
     records = [r for r in _records(root) if r["name"] == "reseed"]
     assert len(records) == 1 and "wal_status lost" in records[0]["data"]["reason"]

@@ -62,8 +62,8 @@ def test_point_in_time_recovery_into_its_own_instance(clusters):
     with standby.connect() as conn:
         assert sb.fingerprint(conn)[0] == 100
 
-    result = PostgresqlDriver(pair, Runner(), timeout=120).recover_to(clone.data_dir, clone.port,
-                                                                    target_time=before_corruption)
+    driver = PostgresqlDriver(pair, Runner(), timeout=120)
+    result = driver.recover_to(clone.data_dir, clone.port, target_time=before_corruption)
     assert result["port"] == clone.port and result["timeline"] == 2
     with clone.connect(socket=False, host="127.0.0.1") as conn:
         assert sb.fingerprint(conn) == expected                        # just before the corruption

@@ -44,7 +44,7 @@ class Runner:
             cwd = cwd or (pw.pw_dir if os.path.isdir(pw.pw_dir) else "/")
         full_env.update(env or {})
         try:
-            res = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=timeout,
+            res = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
                                  cwd=cwd or "/", start_new_session=True, **kwargs)
         except subprocess.TimeoutExpired:
             raise TaskTimeout("%s did not finish within %ss" % (argv[0], timeout), command=self.commands[-1])

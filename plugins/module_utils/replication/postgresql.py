@@ -306,7 +306,7 @@ class PostgresqlDriver(Driver):
 
     def _streaming(self, upstream_side):
         def check():
-            client, _ = self.try_connect(upstream_side)
+            client, _error = self.try_connect(upstream_side)
             if client is None:
                 return None
             with client:
@@ -366,9 +366,8 @@ class PostgresqlDriver(Driver):
         if arch and not self.base_backups():
             outcome.act("base backup of the standby into %s/base for point-in-time recovery" % arch)
         if not self.check_mode:
-            sender = self.wait_until("standby %s streaming from %s" % (self._endpoint(self.standby),
-                                                                     self._endpoint(self.primary)),
-                                     self._streaming(self.primary))
+            what = "standby %s streaming from %s" % (self._endpoint(self.standby), self._endpoint(self.primary))
+            sender = self.wait_until(what, self._streaming(self.primary))
             outcome.details["streaming"] = {"state": sender["state"], "sync_state": sender["sync_state"]}
             if arch and not self.base_backups():
                 outcome.details["base_backup"] = self._base_backup_at_recovery_site(arch)
@@ -612,7 +611,7 @@ class PostgresqlDriver(Driver):
 
     def state_absent(self, outcome):
         data_dir = self.standby.get("data_dir")
-        client, _ = self.try_connect(self.standby)
+        client, _error = self.try_connect(self.standby)
         if client is not None:
             with client:
                 if not self._state(client)["in_recovery"]:
@@ -730,7 +729,7 @@ class PostgresqlDriver(Driver):
         client_side = dict(self.standby, host=listen_addresses, port=port)
 
         def promoted():
-            client, _ = self.try_connect(client_side)
+            client, _error = self.try_connect(client_side)
             if client is None:
                 return None
             with client:
@@ -792,7 +791,7 @@ class PostgresqlDriver(Driver):
             if upstream.get("reachable") and downstream.get("reachable") and downstream.get("replay_lsn"):
                 info["lag"]["bytes"] = max(0, lsn.diff(upstream["position"], downstream["replay_lsn"]) or 0)
         if downstream.get("reachable") and downstream.get("role") == "standby":
-            client, _ = self.try_connect(self.standby if upstream_key == "source" else self.primary)
+            client, _error = self.try_connect(self.standby if upstream_key == "source" else self.primary)
             if client:
                 with client:
                     seconds = client.query(_LAST_REPLAY_SQL)[0]["s"]
