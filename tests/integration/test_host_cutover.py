@@ -217,6 +217,17 @@ def test_withdraw_is_planned_and_refused_cleanly_by_vcsim(cut_lab):
     assert recovery_datastores(cut_lab)["Replica-DS-01"] == ["DC0_C0_H0", "DC0_C0_H1"]
 
 
+def test_takeover_check_mode_reports_and_changes_nothing(cut_lab):
+    before = vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"])
+    result = run_module("host_cutover", args(cut_lab, action="takeover"), check=True)
+    assert result["changed"] and not result["failed"]
+    assert {v["status"] for v in result["vms"]} == {"would_change"}
+    assert result["vms"][0]["steps"] == ["shutdown_source", "register", "reconfigure", "customize", "power_on",
+                                         "wait_ip"]
+    assert vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"]) == before
+    assert {v["power"] for v in primary_vms(cut_lab).values()} == {"poweredOn"}
+
+
 def test_partial_takeover_then_resume_without_duplicates(cut_lab):
     replica = cut_lab["sites"]["recovery"]["replica_dirs"]["Replica-DS-01"]
     broken = cut_lab["plan"]["tiers"][1]["vms"][1]  # second VM of tier app
