@@ -740,6 +740,48 @@ class PostgresqlDriver(Driver):
                 "target": {"time": target_time, "lsn": target_lsn, "name": target_name},
                 "log_file": self._log_file(node)}
 
+    # ------------------------------- clones made by recover_to (database_clone)
+    def clone_node(self, data_dir, port, listen_addresses="127.0.0.1"):
+        """The endpoint of a point-in-time clone in ``data_dir`` (the one recover_to runs)."""
+        return dict(self.standby, data_dir=data_dir, port=port, name="pitr", host=listen_addresses,
+                    listen_addresses=listen_addresses, log_file=None, command_prefix=None)
+
+    def clone_status(self, data_dir, port, listen_addresses="127.0.0.1"):
+        """Whether ``data_dir`` holds a cluster, its running postmaster and, when it answers, its state."""
+        node = self.clone_node(data_dir, port, listen_addresses)
+        status = {"exists": self._has_cluster(data_dir), "pid": self._running_pid(data_dir) if
+                  os.path.isdir(data_dir) else None, "reachable": False, "in_recovery": None, "timeline": None,
+                  "lsn": None, "log_file": self._log_file(node)}
+        if status["pid"]:
+            client, _error = self.try_connect(node)
+            if client is not None:
+                with client:
+                    state = self._state(client)
+                status.update(reachable=True, in_recovery=state["in_recovery"], timeline=state["timeline"],
+                              lsn=state["current_lsn"] or state["replay_lsn"])
+        return status
+
+    def start_clone(self, data_dir, port, listen_addresses="127.0.0.1"):
+        """Start a stopped clone and wait until it answers as a primary (recovery finished)."""
+        node = self.clone_node(data_dir, port, listen_addresses)
+        self._start(node)
+
+        def promoted():
+            client, _error = self.try_connect(node)
+            if client is None:
+                return None
+            with client:
+                state = self._state(client)
+            return state if not state["in_recovery"] else None
+        return self.wait_until("clone on port %s to finish recovery" % port, promoted)
+
+    def stop_clone(self, data_dir, port, listen_addresses="127.0.0.1", mode="fast"):
+        """Stop a clone's postmaster (pg_ctl stop) when it runs; True when it was running."""
+        if not self._running_pid(data_dir):
+            return False
+        self._stop(self.clone_node(data_dir, port, listen_addresses), mode)
+        return True
+
     # --------------------------------------------------------- inspection
     def info(self):
         info = empty_info(self.pair["name"], self.engine)
