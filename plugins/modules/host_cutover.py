@@ -173,6 +173,19 @@ options:
   drill_datastore:
     description: Datastore for the drill clones' child disks. Default - the replica datastore.
     type: str
+  shutdown_only:
+    description:
+      - With O(action=takeover) or O(action=failback) in O(mode=planned) - only shut the source VMs
+        down (guest shutdown, then power off after O(guest_shutdown_timeout)) and stop; nothing is
+        registered, reconfigured or powered on at the target site.
+      - Tiers are shut down in reverse plan order (the front tiers first, the data tier last), so that
+        a final data sync (replication C(state=synced)) can follow with every writer stopped, before
+        the real cutover run (without this option) brings the VMs up at the target site.
+      - The source site must answer (it is where the VMs are shut down); replica datastores need not be
+        presented yet (they are not checked); the target portgroups are.
+      - A source VM already powered off is left alone (a rerun reports unchanged).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -204,6 +217,14 @@ EXAMPLES = r"""
     mode: emergency
     tiers: [data]
     baseline: "{{ lookup('ansible.builtin.file', baseline_file) | from_json }}"
+  delegate_to: localhost
+
+- name: Planned takeover, step 1 - shut the primary VMs down only (then sync the data one last time)
+  continuity.recovery.host_cutover:
+    plan: "{{ recovery_plan }}"
+    action: takeover
+    mode: planned
+    shutdown_only: true
   delegate_to: localhost
 
 - name: Drill, then clean up
@@ -398,6 +419,7 @@ class HostCutover(VsphereModule):
             wait_for=dict(type="list", elements="str", choices=["ip", "heartbeat"], default=["ip"]),
             drill_suffix=dict(type="str", default="-drill"),
             drill_datastore=dict(type="str"),
+            shutdown_only=dict(type="bool", default=False),
         )
 
     def http_timeout(self) -> float:
@@ -410,6 +432,10 @@ class HostCutover(VsphereModule):
             if params[key] is not None and params[key] < 1:
                 raise InvalidInput("%s: must be at least 1, got %s" % (key, params[key]),
                                    problems=["%s: must be at least 1" % key])
+        shutdown_only = bool(params.get("shutdown_only"))
+        if shutdown_only and (action not in ("takeover", "failback") or params["mode"] != "planned"):
+            raise_problems(["shutdown_only: needs action=takeover or action=failback with mode=planned "
+                            "(got action=%s, mode=%s)" % (action, params["mode"])])
         sel, problems = cplan.selection(params["plan"], params["tiers"], params["vms"], params["networks"],
                                         params["storage_map"])
         if problems:
@@ -429,7 +455,7 @@ class HostCutover(VsphereModule):
                                      recovery["resource_pool"])
             return self.finish(executor.Cutover(view, None, params, self.module.check_mode).run(items))
 
-        primary_session = open_primary(primary, required=(action == "failback" or not baseline))
+        primary_session = open_primary(primary, required=(action == "failback" or not baseline or shutdown_only))
         try:
             if action == "failback":
                 return self.failback(session, primary_session, primary, recovery, sel, names, baseline)
@@ -442,7 +468,8 @@ class HostCutover(VsphereModule):
             items, problems = cplan.work_items(sel, records, action)
             view = executor.SiteView(session, recovery["datacenter"], recovery["cluster"], recovery["vm_folder"],
                                      recovery["resource_pool"])
-            problems += cplan.target_problems(items, sel, view.portgroups, view.datastores, action, "recovery")
+            problems += cplan.target_problems(items, sel, view.portgroups, view.datastores,
+                                              "shutdown" if shutdown_only else action, "recovery")
             if problems:
                 raise_problems(problems)
             run = executor.Cutover(view, SourceSite(source), params, self.module.check_mode) \
@@ -465,7 +492,8 @@ class HostCutover(VsphereModule):
         items, problems = cplan.work_items(sel, records, "failback")
         view = executor.SiteView(primary_session, primary["datacenter"], primary.get("cluster"),
                                  primary.get("vm_folder"), primary.get("resource_pool"), role="primary")
-        problems += cplan.target_problems(items, sel, view.portgroups, view.datastores, "failback", "primary")
+        problems += cplan.target_problems(items, sel, view.portgroups, view.datastores,
+                                          "shutdown" if self.params.get("shutdown_only") else "failback", "primary")
         if problems:
             raise_problems(problems)
         at_recovery = executor.read_records(recovery_session, recovery["datacenter"], names)

@@ -277,3 +277,25 @@ def test_failback_restores_primary_addresses(cut_lab):
         assert primary[vm["name"]]["power"] == "poweredOn"
         assert primary[vm["name"]]["ips"] == [vm["ip"]]
     assert {v[0][0] for v in recovery_vms(cut_lab).values()} == {"poweredOff"}
+
+
+def test_shutdown_only_stops_the_sources_and_nothing_else(cut_lab):
+    """Planned takeover, first step: the primaries go down (reverse tier order), nothing comes up."""
+    recovery_before = vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"])
+    assert {v["power"] for v in primary_vms(cut_lab).values()} == {"poweredOn"}  # failback brought them back
+    check = run_module("host_cutover", args(cut_lab, action="takeover", shutdown_only=True), check=True)
+    assert check["changed"] and not check["failed"], check.get("msg")
+    assert {tuple(v["steps"]) for v in check["vms"]} == {("shutdown_source",)}
+    assert {v["power"] for v in primary_vms(cut_lab).values()} == {"poweredOn"}
+
+    result = run_module("host_cutover", args(cut_lab, action="takeover", shutdown_only=True))
+    assert result["changed"] and not result["failed"], result.get("msg")
+    assert [t["name"] for t in result["tiers"]] == ["web", "app", "data"]
+    assert {tuple(v["steps"]) for v in result["vms"]} <= {("shutdown_source",), ("power_off_source",)}
+    assert {v["power"] for v in primary_vms(cut_lab).values()} == {"poweredOff"}
+    assert vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"]) == recovery_before
+
+    again = run_module("host_cutover", args(cut_lab, action="takeover", shutdown_only=True))
+    assert again["changed"] is False and {v["status"] for v in again["vms"]} == {"unchanged"}
+    refused = run_module("host_cutover", args(cut_lab, action="takeover", mode="emergency", shutdown_only=True))
+    assert refused["failed"] and refused["problems"][0].startswith("shutdown_only: needs")

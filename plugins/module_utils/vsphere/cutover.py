@@ -377,16 +377,21 @@ def ips_ok(item: Mapping, ips: Sequence[str]) -> bool:
     return all(ip in ips for ip in wanted)
 
 
-def steps(item: Mapping, target: Mapping | None, action: str, mode: str, source_reachable: bool) -> list[str]:
+def steps(item: Mapping, target: Mapping | None, action: str, mode: str, source_reachable: bool,
+          shutdown_only: bool = False) -> list[str]:
     """Steps still needed by one VM (``target``: its state at the target site, or None).
 
     ``target``: ``{power, nics, disks, ips, marker}``. Raises InvalidInput when
     the VM runs at the target with another address (never re-addressed live).
+    ``shutdown_only``: only the source shutdown (planned takeover/failback) - the
+    target is not looked at; a source VM already powered off needs nothing.
     """
     needed = []
     if action in ("takeover", "failback") and mode == "planned" and source_reachable \
             and item.get("source_power") == "poweredOn":
         needed.append("shutdown_source")
+    if shutdown_only:
+        return needed
     if target is None:
         needed.append("register")
         return needed + ["reconfigure", "customize", "power_on", "wait_ip"]

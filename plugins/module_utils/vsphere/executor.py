@@ -189,6 +189,7 @@ class Cutover:
         self.target, self.source = target, source  # SiteView, session or None
         self.params, self.check_mode, self.clock = params, check_mode, clock
         self.action, self.mode = params["action"], params.get("mode") or "planned"
+        self.shutdown_only = bool(params.get("shutdown_only")) and self.action in ("takeover", "failback")
         self.max_parallel = max(1, int(params.get("max_parallel") or 20))
         self.vm_timeout = float(params.get("vm_timeout") or 600)
         self.start = clock()
@@ -283,6 +284,8 @@ class Cutover:
         for item in items:
             if item["tier"] not in order:
                 order.append(item["tier"])
+        if self.shutdown_only:
+            order.reverse()  # shut down the front tiers first, the data tier last
         stop = None
         for name in order:
             tier_items = [i for i in items if i["tier"] == name]
@@ -330,7 +333,7 @@ class Cutover:
         for item in items:
             try:
                 todo[item["name"]] = cplan.steps(item, states.get(item["name"]), self.action, self.mode,
-                                                 self.source is not None)
+                                                 self.source is not None, self.shutdown_only)
             except InvalidInput as exc:
                 self.fail(item, "plan", str(exc))
         return todo
@@ -350,12 +353,14 @@ class Cutover:
 
     def run_takeover(self, items: Sequence[Mapping]) -> None:
         view = self.target
-        states = view.read_vms([i["name"] for i in items])
+        states = {} if self.shutdown_only else view.read_vms([i["name"] for i in items])
         todo = self.plan_steps(items, states)
         if self.check_mode:
             self.would(items, todo, states)
             return
         self.shutdown_source([i for i in self.alive(items) if "shutdown_source" in todo.get(i["name"], [])])
+        if self.shutdown_only:
+            return
         role = cplan.ROLE_FAILBACK if self.action == "failback" else cplan.ROLE_TAKEOVER
         register = [i for i in self.alive(items) if "register" in todo.get(i["name"], [])]
         done = self.phase(view.session, "register", register, lambda i: view.session.call(

@@ -223,6 +223,27 @@ def test_steps_waits_for_a_running_vm_without_ip_and_refuses_a_wrong_one():
         cutover.steps(item, state(portgroup="Other"), "takeover", "planned", True)
 
 
+def test_steps_shutdown_only_is_the_source_shutdown_alone():
+    running = dict(item_for(), source_power="poweredOn")
+    assert cutover.steps(running, None, "takeover", "planned", True, shutdown_only=True) == ["shutdown_source"]
+    # the target is not looked at: a VM running there with another IP is no reason to refuse the shutdown
+    assert cutover.steps(running, state(ips=("10.20.5.5",)), "takeover", "planned", True,
+                         shutdown_only=True) == ["shutdown_source"]
+    stopped = dict(item_for(), source_power="poweredOff")
+    assert cutover.steps(stopped, None, "takeover", "planned", True, shutdown_only=True) == []
+    assert cutover.steps(running, None, "takeover", "planned", False, shutdown_only=True) == []
+    assert cutover.steps(dict(item_for(action="failback"), source_power="poweredOn"), None, "failback",
+                         "planned", True, shutdown_only=True) == ["shutdown_source"]
+
+
+def test_target_problems_for_a_shutdown_skip_the_replica_datastores():
+    sel, _unused = cutover.selection(make_plan())
+    items, _unused = cutover.work_items(sel, RECORDS, "takeover")
+    assert cutover.target_problems(items, sel, {"DR-Prod": {}}, {}, "shutdown", "recovery") == []
+    assert cutover.target_problems(items, sel, {}, {}, "shutdown", "recovery")[0].endswith(
+        "portgroup 'DR-Prod' not found at site recovery")
+
+
 def test_marker_and_snapshot_tree():
     assert cutover.marker([{"key": cutover.MARKER_ROLE, "value": "drill-clone"},
                            {"key": cutover.MARKER_SOURCE, "value": "db01"}, {"key": "x", "value": "y"}]) == \
