@@ -12,6 +12,10 @@
 - paused/resumed: hold / release (a held pair refuses synced).
 - promoted: the target becomes authoritative (forward syncs are refused from then on).
 - reversed: the delta in reverse (target -> source), again in place.
+- present on a reversed pair (target authoritative, direction reverse): the cut back -
+  a final reverse delta (nothing written at the recovery site is lost), then the source is
+  authoritative again, direction forward, a forward delta and a snapshot. Refused while the
+  target is authoritative and the pair was never reversed.
 - absent: forget the pair (state and snapshots); replicated data is left in place.
 
 State lives at the source side (``<parent>/.<name>.continuity-rsync/state.json``)
@@ -127,7 +131,8 @@ class RsyncDriver(Driver):
         return True
 
     def _run_or_preview(self, src, dst, extra, dry):
-        if not os.path.isdir(dst):
+        remote = bool(self.source_host) and dst.startswith(self.source_host + ":")
+        if not remote and not os.path.isdir(dst):
             return {"items": [{"change": "cd+++++++++", "path": "./"}], "transferred_file_size": 0}
         return self._rsync(src, dst, extra, dry_run=dry)
 
@@ -162,6 +167,9 @@ class RsyncDriver(Driver):
     def state_present(self, outcome):
         self._check_source()
         state = self.load()
+        if state and state.get("authoritative") == "target":
+            self._cut_back(outcome, state)
+            return
         if state and os.path.isdir(self.target):
             return
         state = state or {}
@@ -176,6 +184,36 @@ class RsyncDriver(Driver):
                      last_run={"at": utcnow(), "started_at": started, "kind": "full", "stats": stats, "status": "ok"})
         outcome.transfer = {"method": "rsync full", "bytes_sent": stats["bytes_sent"],
                             "bytes_total": stats["total_file_size"], "files_transferred": stats["files_transferred"]}
+        self._snapshot(outcome, state)
+        self.save(state)
+
+    def _source_dst(self):
+        return ("%s:%s" % (self.source_host, self.source)) if self.source_host else self.source
+
+    def _cut_back(self, outcome, state):
+        """Failback of a reversed pair: final reverse delta, authority back to the source, forward delta + snapshot."""
+        name = self.pair["name"]
+        if state.get("direction") != "reverse":
+            raise InvalidInput(
+                "the target of pair %s is authoritative (promoted) and the pair was never reversed: giving authority "
+                "back to the source now would lose what was written at the recovery site; use state=reversed "
+                "(the reverse delta) first, then state=present cuts back" % name)
+        if not os.path.isdir(self.target):
+            raise ConnectionFailure("rsync target %s is not a directory" % self.target)
+        final = self._run_transfer(outcome, state, "final reverse delta", self.target + "/", self._source_dst(),
+                                   DELTA_ARGS)
+        reverse_transfer = outcome.transfer
+        outcome.act("cut back: source %s authoritative again, direction forward (%s -> %s)" % (
+            self.source, self.source, self.target))
+        outcome.details["cut_back"] = {"final_reverse_delta": final, "final_reverse_transfer": reverse_transfer}
+        if self.check_mode:
+            return
+        state.update(authoritative="source", direction="forward", held=False, failed_back_at=utcnow())
+        self.save(state)  # the source is authoritative from here, whatever follows
+        outcome.transfer = None
+        forward = self._run_transfer(outcome, state, "delta", self._src(), self.target, DELTA_ARGS)
+        outcome.details["cut_back"].update(forward_delta=forward, forward_transfer=outcome.transfer)
+        outcome.transfer = reverse_transfer or outcome.transfer
         self._snapshot(outcome, state)
         self.save(state)
 
@@ -233,8 +271,7 @@ class RsyncDriver(Driver):
             raise ConnectionFailure("rsync target %s is not a directory" % self.target)
         if state.get("direction") != "reverse":
             outcome.act("reverse direction: %s -> %s" % (self.target, self.source))
-        dst = ("%s:%s" % (self.source_host, self.source)) if self.source_host else self.source
-        changed = self._run_transfer(outcome, state, "reverse delta", self.target + "/", dst, DELTA_ARGS)
+        changed = self._run_transfer(outcome, state, "reverse delta", self.target + "/", self._source_dst(), DELTA_ARGS)
         if not self.check_mode and (changed or state.get("direction") != "reverse"):
             state["direction"] = "reverse"
             self.save(state)
