@@ -311,6 +311,7 @@ class Lab:
         self.pg_socket_dir = os.path.join(self.pg_dir, "run")
         self.pg_log = os.path.join(self.pg_dir, "log", "primary.log")
         self.pg_archive = os.path.join(self.pg_dir, "archive", "primary")
+        self.pg_recovery_archive = os.path.join(self.pg_dir, "archive", "recovery")  # the plan's paydb archive
         self.lab_json = os.path.join(d, "lab.json")
         self.config_file = os.path.join(self.run_dir, "config.json")
 
@@ -835,7 +836,9 @@ class Lab:
                 {"name": "paydb", "engine": "postgresql",
                  "primary": dict({"host": "127.0.0.1", "port": self.pg_port}, **db),
                  "standby": dict({"host": "127.0.0.1", "port": self.pg_standby_port}, **db),
-                 "slot": "dr_paydb", "synchronous": False, "max_buffer": "1GB"},
+                 "slot": "dr_paydb", "synchronous": False, "max_buffer": "1GB",
+                 # the recovery site's WAL archive + base backups: point-in-time recovery (drill)
+                 "archive": {"path": self.pg_recovery_archive, "host": None}},
             ],
             "tiers": tiers,
         }}
