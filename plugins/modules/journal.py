@@ -24,9 +24,9 @@ description:
   - With O(root) - finds the newest run directory of a plan (C(<evidence root>/<plan>)) that has a
     journal; with O(unfinished) only one whose step of that name is not V(done) (an interrupted run to
     resume or roll back).
-  - Undo specs refer to the plan, never to a secret - C({action: host_cutover, params: {action: failback,
+  - "Undo specs refer to the plan, never to a secret - C({action: host_cutover, params: {action: failback,
     tiers: [data]}}); a spec carrying a password-like key is refused. Every value is redacted before
-    it is written; the file is 0600, its directory 0700.
+    it is written; the file is 0600, its directory 0700."
   - The journal is not a managed system - the module never reports a change. In check mode it reads
     but writes no event (nothing was changed, so nothing is journaled); RV(skipped_write) says so.
 author:
