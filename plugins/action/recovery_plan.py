@@ -12,6 +12,8 @@ All problems are reported at once; nothing is changed anywhere.
 
 from __future__ import annotations
 
+import re
+
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
@@ -27,6 +29,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.site_facts imp
 ARGUMENT_SPEC = dict(
     plan=dict(type="raw", required=True),
     live=dict(type="bool", default=True),
+    sites=dict(type="list", elements="str", choices=["primary", "recovery"], default=["primary", "recovery"]),
 )
 
 _SITE_INFO = "continuity.recovery.site_info"
@@ -49,10 +52,14 @@ class ActionModule(ActionBase):
         normalised, problems = plan_model.validate(args["plan"])
         result["checked"] = ["structure"]
         if normalised is not None and args["live"]:
-            facts = self._gather_facts(normalised, task_vars)
-            problems = list(problems) + list(plan_sites.check(normalised, facts))
+            wanted = [s for s in ("primary", "recovery") if s in args["sites"]]
+            if not wanted:
+                raise AnsibleActionFail("recovery_plan: sites must name at least one site when live=true")
+            facts = self._gather_facts(normalised, task_vars, wanted)
+            problems = list(problems) + only_sites(plan_sites.check(normalised, facts), wanted)
             result["checked"].append("live")
-            result["sites"] = {name: _site_summary(facts[name]) for name in ("primary", "recovery")}
+            result["checked_sites"] = wanted
+            result["sites"] = {name: _site_summary(facts[name]) for name in wanted}
 
         result["problems"] = [str(p) for p in problems]
         result["changed"] = False
@@ -67,18 +74,18 @@ class ActionModule(ActionBase):
             result["msg"] = "recovery plan %r is valid" % normalised["name"]
         return result
 
-    def _gather_facts(self, plan, task_vars):
+    def _gather_facts(self, plan, task_vars, wanted=("primary", "recovery")):
         facts = {"databases": {}}
         vms_by_site = {"primary": sorted(plan["vm_index"]), "recovery": []}
-        for site_name in ("primary", "recovery"):
+        for site_name in wanted:
             site = plan["sites"][site_name]
             args = dict(site["vcenter"], datacenter=site["datacenter"], vms=vms_by_site[site_name])
             args.pop("name", None)
             info = self._run(_SITE_INFO, args, task_vars)
             facts[site_name] = failed_site(info) if info.get("failed") else site_facts(info)
         for pair in plan.get("replication", []):
-            if pair["engine"] != "postgresql":
-                continue
+            if pair["engine"] != "postgresql" or "primary" not in wanted:
+                continue  # database_info reads the primary endpoints only
             facts["databases"][pair["name"]] = {
                 side: database_facts(self._run(_DATABASE_INFO, dict(_pg_args(pair[side]), allow_unreachable=True),
                                                task_vars))
@@ -88,6 +95,28 @@ class ActionModule(ActionBase):
 
     def _run(self, module, module_args, task_vars):
         return self._execute_module(module_name=module, module_args=module_args, task_vars=task_vars)
+
+
+def only_sites(problems, wanted):
+    """The live problems that concern the checked sites (an unchecked site's facts are simply absent).
+
+    Unchecked primary: its vCenter, its VMs, portgroups and datastores and the primary database
+    endpoints are not looked at (an emergency takeover: the primary site may be gone).
+    """
+    skipped = [s for s in ("primary", "recovery") if s not in wanted]
+    out = []
+    for problem in problems:
+        path = getattr(problem, "path", str(problem).split(":", 1)[0])
+        if any(path.startswith("sites.%s." % s) for s in skipped):
+            continue
+        if "primary" in skipped and (re.match(r"^replication\[\d+\]\.primary$", path)
+                                     or re.match(r"^(networks|datastores)\[\d+\]\.primary$", path)
+                                     or re.match(r"^tiers\[\d+\]\.vms\[\d+\]", path)):
+            continue
+        if "recovery" in skipped and re.match(r"^networks\[\d+\]\.(recovery|drill)$", path):
+            continue
+        out.append(problem)
+    return out
 
 
 def _pg_args(endpoint):

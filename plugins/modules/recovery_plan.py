@@ -40,6 +40,15 @@ options:
     description: Also check the plan against both live sites and the database endpoints.
     type: bool
     default: true
+  sites:
+    description:
+      - With O(live=true), the sites checked live. An emergency takeover checks only V(recovery) - the
+        primary site may be gone; its vCenter, VMs, portgroups and datastores and the primary database
+        endpoints are then not looked at (and not reported).
+    type: list
+    elements: str
+    choices: [primary, recovery]
+    default: [primary, recovery]
 attributes:
   check_mode:
     support: full
@@ -59,6 +68,11 @@ EXAMPLES = r"""
   continuity.recovery.recovery_plan:
     plan: "{{ recovery_plan }}"
   register: preflight
+
+- name: Only the recovery site must answer (emergency takeover)
+  continuity.recovery.recovery_plan:
+    plan: "{{ recovery_plan }}"
+    sites: [recovery]
 
 - name: Structure only (no connection to the sites)
   continuity.recovery.recovery_plan:
@@ -83,7 +97,12 @@ checked:
   type: list
   elements: str
 sites:
-  description: Per site, whether it answered and how many VMs, portgroups and datastores it reported.
+  description: Per checked site, whether it answered and how many VMs, portgroups and datastores it reported.
   returned: when O(live=true) and the structure was valid
   type: dict
+checked_sites:
+  description: The sites checked live (O(sites)).
+  returned: when O(live=true) and the structure was valid
+  type: list
+  elements: str
 """
