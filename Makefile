@@ -68,7 +68,7 @@ endef
 
 .PHONY: help deps apt venv collection-link lab-up lab-down lab-status demo \
         test unit lint ansible-lint changelog-lint sanity build \
-        integration integration-pytest molecule clean
+        integration integration-pytest molecule ee-context docs clean
 
 help: ## this list
 	@echo "continuity.recovery make targets (variables overridable: make TARGET VAR=value)"
@@ -197,6 +197,13 @@ molecule: deps ## molecule test --all (extensions/molecule scenarios, delegated)
 	  echo "molecule: SKIPPED (empty): no extensions/molecule/*/molecule.yml yet"; exit 0; fi; \
 	echo "molecule: scenarios: $$(find extensions/molecule -name molecule.yml | sort | xargs -n1 dirname | xargs -n1 basename | tr '\n' ' ')"; \
 	molecule test --all $(MOLECULE_ARGS)
+
+# The execution environment's build context (ansible-builder v3, no container
+# build): .build/ee/Containerfile + _build/ with the requirements and the
+# collection tarball; then e.g. `podman build -f .build/ee/Containerfile .build/ee`.
+ee-context: deps ## ansible-builder create -> .build/ee (execution-environment.yml; needs the tarball: builds it)
+	cd $(ROOT) && ansible-galaxy collection build --force --output-path $(DIST) && \
+	  ansible-builder create --file execution-environment.yml --context $(BUILD)/ee --output-filename Containerfile
 
 clean: ## remove .build (stops nothing; the lab has lab-down)
 	rm -rf $(BUILD)
