@@ -30,6 +30,7 @@ ARGUMENT_SPEC = dict(
     plan=dict(type="raw", required=True),
     live=dict(type="bool", default=True),
     sites=dict(type="list", elements="str", choices=["primary", "recovery"], default=["primary", "recovery"]),
+    databases=dict(type="bool", default=True),
 )
 
 _SITE_INFO = "continuity.recovery.site_info"
@@ -55,8 +56,11 @@ class ActionModule(ActionBase):
             wanted = [s for s in ("primary", "recovery") if s in args["sites"]]
             if not wanted:
                 raise AnsibleActionFail("recovery_plan: sites must name at least one site when live=true")
-            facts = self._gather_facts(normalised, task_vars, wanted)
-            problems = list(problems) + only_sites(plan_sites.check(normalised, facts), wanted)
+            facts = self._gather_facts(normalised, task_vars, wanted, args["databases"])
+            live = only_sites(plan_sites.check(normalised, facts), wanted)
+            if not args["databases"]:
+                live = [p for p in live if not re.match(r"^replication\[\d+\]\.primary$", p.path)]
+            problems = list(problems) + live
             result["checked"].append("live")
             result["checked_sites"] = wanted
             result["sites"] = {name: _site_summary(facts[name]) for name in wanted}
@@ -74,7 +78,7 @@ class ActionModule(ActionBase):
             result["msg"] = "recovery plan %r is valid" % normalised["name"]
         return result
 
-    def _gather_facts(self, plan, task_vars, wanted=("primary", "recovery")):
+    def _gather_facts(self, plan, task_vars, wanted=("primary", "recovery"), databases=True):
         facts = {"databases": {}}
         vms_by_site = {"primary": sorted(plan["vm_index"]), "recovery": []}
         for site_name in wanted:
@@ -84,7 +88,7 @@ class ActionModule(ActionBase):
             info = self._run(_SITE_INFO, args, task_vars)
             facts[site_name] = failed_site(info) if info.get("failed") else site_facts(info)
         for pair in plan.get("replication", []):
-            if pair["engine"] != "postgresql" or "primary" not in wanted:
+            if pair["engine"] != "postgresql" or "primary" not in wanted or not databases:
                 continue  # database_info reads the primary endpoints only
             facts["databases"][pair["name"]] = {
                 side: database_facts(self._run(_DATABASE_INFO, dict(_pg_args(pair[side]), allow_unreachable=True),
@@ -106,7 +110,7 @@ def only_sites(problems, wanted):
     skipped = [s for s in ("primary", "recovery") if s not in wanted]
     out = []
     for problem in problems:
-        path = getattr(problem, "path", str(problem).split(":", 1)[0])
+        path = problem.path
         if any(path.startswith("sites.%s." % s) for s in skipped):
             continue
         if "primary" in skipped and (re.match(r"^replication\[\d+\]\.primary$", path)

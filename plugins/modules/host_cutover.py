@@ -95,6 +95,8 @@ options:
         record (the baseline role's C(record)), a C(site_info) result of the primary site, or
         its C(vms) list. Each VM's NICs (portgroup, MAC, adapter type, IPs), disks and
         configuration path are used.
+      - When the primary vCenter answers its live records win, except that a NIC reporting no IP
+        (a guest already shut down) keeps the baseline's IPs (same MAC).
       - For V(failback) it is the source of the primary IPs when given.
     type: raw
   primary:
@@ -186,6 +188,15 @@ options:
       - A source VM already powered off is left alone (a rerun reports unchanged).
     type: bool
     default: false
+  pending_datastores:
+    description:
+      - Check mode only - replica datastores that an earlier step of the same run presents
+        (M(continuity.recovery.storage_mapping) in check mode said it would), so that a role's check
+        mode can report the steps of every tier; they are not reported as not mounted. Ignored
+        outside check mode (a datastore must really be mounted before VMs are registered from it).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -420,6 +431,7 @@ class HostCutover(VsphereModule):
             drill_suffix=dict(type="str", default="-drill"),
             drill_datastore=dict(type="str"),
             shutdown_only=dict(type="bool", default=False),
+            pending_datastores=dict(type="list", elements="str", default=[]),
         )
 
     def http_timeout(self) -> float:
@@ -461,14 +473,18 @@ class HostCutover(VsphereModule):
                 return self.failback(session, primary_session, primary, recovery, sel, names, baseline)
             records, source = baseline, None
             if primary_session is not None:
-                records = dict(baseline)
-                records.update(executor.read_records(primary_session, primary["datacenter"], names))
+                records = cplan.merge_records(baseline, executor.read_records(primary_session, primary["datacenter"],
+                                                                              names))
                 if action == "takeover":
                     source = primary_session
             items, problems = cplan.work_items(sel, records, action)
             view = executor.SiteView(session, recovery["datacenter"], recovery["cluster"], recovery["vm_folder"],
                                      recovery["resource_pool"])
-            problems += cplan.target_problems(items, sel, view.portgroups, view.datastores,
+            datastores = view.datastores
+            if self.module.check_mode and params["pending_datastores"]:
+                datastores = dict(datastores, **{name: {"mounted": True, "pending": True}
+                                                 for name in params["pending_datastores"]})
+            problems += cplan.target_problems(items, sel, view.portgroups, datastores,
                                               "shutdown" if shutdown_only else action, "recovery")
             if problems:
                 raise_problems(problems)

@@ -49,6 +49,12 @@ options:
     elements: str
     choices: [primary, recovery]
     default: [primary, recovery]
+  databases:
+    description:
+      - With O(live=true), also check that the primary database endpoints answer. A takeover checks
+        its databases itself (a pair already promoted has a fenced, stopped primary).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full

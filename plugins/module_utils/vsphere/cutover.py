@@ -223,6 +223,31 @@ def records_from_baseline(baseline: Any) -> dict:
     return {vm["name"]: vm for vm in baseline if isinstance(vm, Mapping) and vm.get("name")}
 
 
+def merge_records(baseline: Mapping[str, Mapping], live: Mapping[str, Mapping]) -> dict:
+    """Live records over baseline ones; a live NIC without IPs keeps the baseline's (same MAC, else same place).
+
+    A guest that is powered off (a planned takeover shut it down) reports no IP; its
+    address, read before the shutdown, is still the one to re-address from.
+    """
+    merged = dict(baseline)
+    for name, record in live.items():
+        before = baseline.get(name)
+        if not before or not record.get("nics"):
+            merged[name] = record
+            continue
+        old_nics = list(before.get("nics") or [])
+        by_mac = {n.get("mac"): n for n in old_nics if n.get("mac")}
+        nics = []
+        for index, nic in enumerate(record["nics"]):
+            if not nic.get("ip_addresses"):
+                old = by_mac.get(nic.get("mac")) or (old_nics[index] if index < len(old_nics) else None)
+                if old and old.get("ip_addresses"):
+                    nic = dict(nic, ip_addresses=list(old["ip_addresses"]))
+            nics.append(nic)
+        merged[name] = dict(record, nics=nics)
+    return merged
+
+
 def _facts(record: Mapping) -> dict:
     """plan_sites facts of one VM record (site_info ``vms[]`` shape)."""
     nics = record.get("nics") or []

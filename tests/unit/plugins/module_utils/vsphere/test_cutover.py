@@ -244,6 +244,18 @@ def test_target_problems_for_a_shutdown_skip_the_replica_datastores():
         "portgroup 'DR-Prod' not found at site recovery")
 
 
+def test_merge_records_keeps_baseline_ips_of_a_guest_shut_down():
+    before = {"db01": record("db01", "10.10.1.10"), "db02": record("db02", "10.10.1.11")}
+    off = dict(record("db01", "10.10.1.10"), power_state="poweredOff")
+    off["nics"] = [dict(n, ip_addresses=[]) for n in off["nics"]]
+    moved = record("db02", "10.10.1.99")
+    merged = cutover.merge_records(before, {"db01": off, "db02": moved})
+    assert merged["db01"]["power_state"] == "poweredOff"
+    assert merged["db01"]["nics"][0]["ip_addresses"] == ["10.10.1.10"]
+    assert merged["db02"]["nics"][0]["ip_addresses"] == ["10.10.1.99"]  # a live IP wins
+    assert cutover.merge_records({}, {"db01": off})["db01"]["nics"][0]["ip_addresses"] == []
+
+
 def test_marker_and_snapshot_tree():
     assert cutover.marker([{"key": cutover.MARKER_ROLE, "value": "drill-clone"},
                            {"key": cutover.MARKER_SOURCE, "value": "db01"}, {"key": "x", "value": "y"}]) == \
