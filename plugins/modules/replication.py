@@ -47,6 +47,23 @@ options:
         fenced primary wrote before promoting (a planned takeover loses nothing).
     type: bool
     default: true
+  quarantine_dir:
+    description:
+      - With O(state=reversed) (C(postgresql)), before C(pg_rewind) discards what the old primary committed after
+        the divergence point (the transactions an emergency takeover lost), extract them into
+        C(<quarantine_dir>/<name>-<divergence LSN with / as ->.json) (directory 0700, file 0600) and return
+        RV(quarantine). The divergence point is where the new primary's timeline history left the old primary's
+        timeline; the lost transactions come from C(pg_waldump) of the old primary's WAL; their rows (inserted
+        rows and new versions of updated rows, by C(xmin)) are read from the old primary started fenced
+        (read-only, in recovery, no upstream, on its own port), which is then stopped cleanly before the rewind.
+        Deleted rows are counted, not reconstructible.
+      - When the extraction is impossible (WAL unreadable, divergence unknown) nothing is rewound and the task
+        fails; rerun without O(quarantine_dir) to rewind anyway (the lost transactions are then discarded).
+      - Default none - no extraction. Failback roles should always set it.
+      - The file holds row data of the lost transactions (by design, for reconciliation) but never passwords or
+        connection strings. A rerun after the reversal changes nothing and does not rewrite it; an existing file
+        for the same pair and divergence point is reused, not rewritten.
+    type: path
   canary:
     description:
       - With O(state=synced), prove the pair end to end after the sync - write a marker at the primary
@@ -93,6 +110,32 @@ EXAMPLES = r"""
     standby: {host: 127.0.0.1, user: dr_admin, password: "{{ vault_db_password }}"}
     slot: dr_paydb
     state: paused
+
+- name: Take over (emergency or planned) and record what it cost
+  continuity.recovery.replication:
+    name: paydb
+    engine: postgresql
+    primary: {host: db-prod.example.com, user: dr_admin, password: "{{ vault_db_password }}",
+              data_dir: /var/lib/postgresql/15/main}
+    standby: {host: 127.0.0.1, user: dr_admin, password: "{{ vault_db_password }}",
+              data_dir: /var/lib/postgresql/15/standby}
+    slot: dr_paydb
+    state: promoted
+  register: takeover
+
+- name: Fail back, keeping what the old primary committed after the divergence
+  continuity.recovery.replication:
+    name: paydb
+    engine: postgresql
+    primary: {host: db-prod.example.com, user: dr_admin, password: "{{ vault_db_password }}",
+              data_dir: /var/lib/postgresql/15/main}
+    standby: {host: 127.0.0.1, user: dr_admin, password: "{{ vault_db_password }}",
+              data_dir: /var/lib/postgresql/15/standby}
+    slot: dr_paydb
+    replication_password: "{{ vault_replication_password }}"
+    quarantine_dir: /srv/dr/quarantine
+    state: reversed
+  register: failback
 
 - name: Replicate a datastore incrementally, keeping 24 snapshots
   continuity.recovery.replication:
@@ -146,6 +189,56 @@ status:
     (source, target, link, streaming, lag, held, direction...).
   returned: always
   type: dict
+rpo:
+  description:
+    - With O(state=promoted) (C(postgresql)), the data this promotion lost (achieved RPO). Null in check mode and
+      when the standby was already promoted (a second call does not recompute it), and for C(rsync).
+    - C(mode) - V(planned) (the old primary was reachable and fenced) or V(emergency) (unreachable).
+    - C(exact) - true when the loss is proven - planned, by LSN comparison (the fenced old primary's last LSN
+      C(<=) the standby's replay LSN at promotion, so nothing lost); emergency, by C(pg_waldump) of the old
+      primary's WAL from the divergence point when its C(data_dir)/C(pg_wal) is readable on this host and the
+      old primary is not running. Otherwise false and the figures are an estimate (C(source) says which).
+    - C(lost_transactions) - committed transactions after the divergence point that changed user tables
+      (C(lost_system_transactions) - those that changed only catalogs, such as an autovacuum ANALYZE).
+    - C(lost_rows) - C(inserted), C(updated), C(deleted), C(total) heap row operations of those transactions in
+      user tables (catalog and TOAST relations left out); C(tables) the same per C(<database>:<schema.table>).
+    - C(lost_bytes) - WAL bytes the old primary wrote after the divergence point.
+    - C(achieved_seconds) - last lost commit time minus last replayed commit time (0 when nothing was lost);
+      as an estimate, the time from the last replayed commit to the promotion (an upper bound).
+    - C(last_replayed_commit), C(last_lost_commit) - ISO 8601 commit times; C(divergence_lsn) - where the new
+      timeline starts (from the new primary's timeline history); C(timelines) - C(old), C(new);
+      C(source) - how the figures were obtained.
+  returned: always
+  type: dict
+  sample:
+    mode: emergency
+    exact: true
+    lost_transactions: 412
+    lost_system_transactions: 0
+    lost_rows: {inserted: 412, updated: 0, deleted: 0, total: 412}
+    lost_bytes: 98304
+    achieved_seconds: 1.93
+    last_replayed_commit: "2026-12-01T07:00:00.123456+00:00"
+    last_lost_commit: "2026-12-01T07:00:02.053456+00:00"
+    divergence_lsn: 0/5A1C2D8
+    timelines: {old: 1, new: 2}
+    tables: {"payments:public.payments": {inserted: 412, updated: 0, deleted: 0, total: 412}}
+    source: "pg_waldump of the old primary's WAL (/srv/pg/main/pg_wal, timeline 1) from 0/5A1C2D8 to the end of valid WAL 0/5A34000"
+quarantine:
+  description:
+    - With O(state=reversed) and O(quarantine_dir), what was extracted - C(path) of the quarantine file,
+      C(transactions), C(rows) (row versions saved), C(tables), C(deleted) (deleted rows, counted only),
+      C(divergence_lsn); C(existing) true when the file was already there (reused, not rewritten);
+      C(would_extract) true in check mode (C(rows) is then null).
+    - Null when nothing diverged (no transaction committed after the divergence point), without
+      O(quarantine_dir), and on a rerun after the reversal.
+    - "The file: C(pair), C(divergence_lsn), C(timelines), C(wal) span, C(transactions) [{xid, commit_ts, lsn,
+      subxacts}], C(tables) {C(<database>:<schema.table>): {inserted, updated, deleted, rows: [row as JSON]}},
+      C(totals) {transactions, rows, tables, deleted}."
+  returned: always
+  type: dict
+  sample: {path: /srv/dr/quarantine/paydb-0-5A1C2D8.json, transactions: 412, rows: 412, tables: 1, deleted: 0,
+           divergence_lsn: 0/5A1C2D8}
 canary:
   description: With O(canary) - C(marker), C(written_at), C(read_at_target) (bool), C(seconds), C(where).
   returned: when O(canary=true) and O(state=synced)
@@ -174,17 +267,21 @@ from ansible_collections.continuity.recovery.plugins.module_utils.replication.ba
 def main():
     spec = rargs.replication_argument_spec()
     spec.update(state=dict(type="str", default="present", choices=list(STATES)),
-                final_sync=dict(type="bool", default=True), canary=dict(type="bool", default=False))
+                final_sync=dict(type="bool", default=True), canary=dict(type="bool", default=False),
+                quarantine_dir=dict(type="path"))
     module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
     result = dict(changed=False, pair=module.params["name"], engine=module.params["engine"],
                   state=module.params["state"], actions=[], reseeded=False, reseed_reason=None,
-                  transfer=None, details={}, status={}, queries=[], commands=[])
+                  transfer=None, details={}, status={}, rpo=None, quarantine=None, queries=[], commands=[])
     try:
         driver = rargs.make_driver(module.params, check_mode=module.check_mode)
         driver.pair["final_sync"] = module.params["final_sync"]
+        driver.pair["quarantine_dir"] = module.params["quarantine_dir"]
         result.update(queries=driver.queries, commands=driver.runner.commands)
         outcome = driver.apply(module.params["state"])
         result.update(outcome.as_dict())
+        result["rpo"] = result["details"].pop("rpo", None)
+        result["quarantine"] = result["details"].pop("quarantine", None)
         if module.params["canary"] and module.params["state"] == "synced" and not module.check_mode:
             result["canary"] = driver.canary("%s-%s" % (module.params["name"], uuid.uuid4().hex[:12]))
             if not result["canary"]["read_at_target"]:

@@ -28,7 +28,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.errors import 
     TaskFailed,
 )
 from ansible_collections.continuity.recovery.plugins.module_utils.evidence import utcnow
-from ansible_collections.continuity.recovery.plugins.module_utils.replication import lsn, pgconf, sizes
+from ansible_collections.continuity.recovery.plugins.module_utils.replication import divergence, lsn, pgconf, sizes
 from ansible_collections.continuity.recovery.plugins.module_utils.replication.base import Driver, empty_info
 
 FENCE_MARKER = "continuity.recovery.fence"
@@ -94,6 +94,26 @@ _RESUME_SQL = "SELECT pg_catalog.pg_wal_replay_resume()"
 _PROMOTE_SQL = "SELECT pg_catalog.pg_promote(true, %s) AS promoted"
 _WRITABLE_SQL = "SELECT pg_catalog.txid_current() AS xid"
 _CHECKPOINT_SQL = "CHECKPOINT"
+_REPLAY_TS_SQL = "SELECT pg_catalog.pg_last_xact_replay_timestamp()::text AS t"
+_HISTORY_SQL = "SELECT pg_catalog.pg_read_file(%s) AS h"
+_DATABASES_SQL = "SELECT oid::bigint AS oid, datname FROM pg_catalog.pg_database WHERE oid = ANY(%s)"
+_RELATIONS_SQL = (
+    "SELECT pg_catalog.pg_relation_filenode(c.oid)::bigint AS node,"
+    " COALESCE(NULLIF(c.reltablespace, 0), d.dattablespace)::bigint AS spc,"
+    " pg_catalog.format('%%I.%%I', n.nspname, c.relname) AS name, c.relkind::text AS relkind,"
+    " (n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast') OR c.relkind NOT IN ('r', 'p', 'm'))"
+    "   AS system"
+    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database()"
+    " WHERE pg_catalog.pg_relation_filenode(c.oid) = ANY(%s)"
+)
+_QUARANTINE_ROWS_SQL = (
+    "SELECT pg_catalog.to_jsonb(t) AS row FROM %s t WHERE t.xmin::text::bigint = ANY(%%s)"
+    " ORDER BY t.xmin::text::bigint, t.ctid"
+)
+_RECOVERY_SQL = ("SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,"
+                 " pg_catalog.pg_last_wal_replay_lsn()::text AS replay_lsn")
+_WALFILE = re.compile(r"^[0-9A-F]{24}$")
 
 _REWIND_COPIED = re.compile(r"(\d+)/(\d+) kB \(100%\) copied")
 _REWIND_NEED = re.compile(r"need to copy (\d+) MB")
@@ -484,16 +504,20 @@ class PostgresqlDriver(Driver):
 
     def state_promoted(self, outcome):
         standby = self._standby_client(require_recovery=False)
+        outcome.details["rpo"] = None
         with standby:
             in_recovery = self._state(standby)["in_recovery"]
             old, error = self.try_connect(self.primary)
+            old_lsn = None
             if old is not None:
                 with old:
                     old_state = self._state(old)
                     if not old_state["in_recovery"] and old_state["read_only"] != "on":
                         self._fence(outcome, old, final_sync=in_recovery and self.pair.get("final_sync", True))
+                        old_lsn = outcome.details.get("fenced_at_lsn")
                     else:
                         outcome.details["fence"] = {"already": True}
+                        old_lsn = old_state["current_lsn"] or old_state["replay_lsn"]
             else:
                 outcome.details["fence"] = {"reachable": False, "error": error}
                 marker = self.primary.get("data_dir") and os.path.join(self.primary["data_dir"], FENCE_MARKER)
@@ -511,8 +535,12 @@ class PostgresqlDriver(Driver):
                     state = self._state(standby)
                     if state["pause_state"] != "not paused":
                         standby.query(_RESUME_SQL)
+                    # what the standby has when it stops following: the RPO is measured from here
+                    before = dict(self._state(standby), replay_ts=standby.query(_REPLAY_TS_SQL)[0]["t"])
                     if not standby.query(_PROMOTE_SQL, (int(self.timeout),))[0]["promoted"]:
                         raise TaskFailed("pg_promote did not complete within %ss" % self.timeout)
+                    outcome.details["rpo"] = self._measure_rpo(standby, before, reachable=old is not None,
+                                                               old_lsn=old_lsn)
             # the way back starts now: retain the new primary's WAL for the old primary's return (failback)
             if in_recovery or self._slot(standby) is None:
                 outcome.act("create physical replication slot %s on the new primary (WAL kept for failback)"
@@ -526,8 +554,289 @@ class PostgresqlDriver(Driver):
                 standby.query(_WRITABLE_SQL)
                 outcome.details.update(writable=True, timeline=state["timeline"], promoted_lsn=state["current_lsn"])
 
+    # ------------------------------------------------- RPO and divergence
+    def _history(self, client, timeline, side=None):
+        """The timeline history of ``timeline`` on the server behind ``client`` (parsed), [] for timeline 1."""
+        if not timeline or int(timeline) <= 1:
+            return []
+        name = "pg_wal/%08X.history" % int(timeline)
+        try:
+            return divergence.parse_history(client.query(_HISTORY_SQL, (name,))[0]["h"])
+        except RecoveryError:
+            data_dir = (side or {}).get("data_dir")
+            if data_dir and os.path.exists(os.path.join(data_dir, name)):
+                with open(os.path.join(data_dir, name), encoding="utf-8") as handle:
+                    return divergence.parse_history(handle.read())
+            return None
+
+    @staticmethod
+    def _wal_segment_size(wal_dir):
+        for name in sorted(os.listdir(wal_dir)):
+            if _WALFILE.match(name):
+                return os.path.getsize(os.path.join(wal_dir, name))
+        return None
+
+    def _read_wal(self, side, start, timeline):
+        """pg_waldump of ``side``'s own WAL (its pg_wal, else its archive_dir) on ``timeline`` from the start
+        of the WAL segment before the one holding ``start`` (changes of transactions that committed after
+        ``start`` may precede it), parsed relative to ``start``."""
+        parsed = None
+        for wal_dir in (os.path.join(side["data_dir"], "pg_wal"), side.get("archive_dir")):
+            if not wal_dir or not os.path.isdir(wal_dir):
+                continue
+            segsize = self._wal_segment_size(wal_dir) or 16 * 1024 * 1024
+            point = lsn.parse(start)
+            window = point - point % segsize
+            per_id = 0x100000000 // segsize
+            previous = window - segsize
+            if previous >= 0 and os.path.exists(os.path.join(wal_dir, "%08X%08X%08X" % (
+                    int(timeline), (previous // segsize) // per_id, (previous // segsize) % per_id))):
+                window = previous
+            res = self._run_pg(side, "pg_waldump", ["-p", wal_dir, "-s", lsn.format_lsn(window),
+                                                    "-t", str(int(timeline))], check=False, env={"TZ": "UTC"})
+            parsed = divergence.parse_waldump((res.stdout or "") + (res.stderr or ""), after=start)
+            parsed["wal_dir"] = wal_dir
+            if parsed["readable"] and parsed["window_start_lsn"]:
+                return parsed
+        return parsed
+
+    def _classify(self, side, rels):
+        """{rel: {name, database, system}} for ``spc/db/relfilenode`` paths, resolved in each database of
+        ``side`` (relfilenode -> pg_class); unresolved ones keep name None (system by the OID heuristic)."""
+        out = {rel: {"name": None, "database": None, "system": divergence.is_system_relfilenode(rel)}
+               for rel in rels}
+        by_db = {}
+        for rel in rels:
+            by_db.setdefault(divergence.split_rel(rel)["database"], []).append(rel)
+        if not by_db:
+            return out
+        try:
+            with self.connect(side) as client:
+                names = {r["oid"]: r["datname"] for r in client.query(_DATABASES_SQL, (sorted(by_db),))}
+        except RecoveryError:
+            return out
+        for oid, members in by_db.items():
+            if oid not in names:
+                continue
+            try:
+                with self.connect(dict(side, database=names[oid])) as client:
+                    nodes = [divergence.split_rel(r)["relfilenode"] for r in members]
+                    found = {(r["spc"], r["node"]): r for r in client.query(_RELATIONS_SQL, (nodes,))}
+            except RecoveryError:
+                continue
+            for rel in members:
+                parts = divergence.split_rel(rel)
+                row = found.get((parts["tablespace"], parts["relfilenode"]))
+                if row:
+                    out[rel] = {"name": row["name"], "database": names[oid], "system": bool(row["system"])}
+                else:
+                    out[rel]["database"] = names[oid]
+        return out
+
+    def _lost_summary(self, parsed, names):
+        counts = divergence.rpo_counts(parsed, lambda rel: names[rel]["system"])
+        tables = {}
+        for rel, value in parsed["relations"].items():
+            if not names[rel]["system"]:
+                key = "%s:%s" % (names[rel]["database"], names[rel]["name"]) if names[rel]["name"] else rel
+                tables[key] = dict(value)
+        counts["tables"] = tables
+        return counts
+
+    def _measure_rpo(self, standby, before, reachable, old_lsn):
+        """The data lost by this promotion: exact when the old primary's WAL can be read here (or when the
+        fence proved zero loss by LSN), an estimate otherwise (``exact`` false, ``source`` says why)."""
+        after = self._state(standby)
+        old_tli = before["timeline"]
+        history = self._history(standby, after["timeline"], self.standby) or []
+        point = divergence.switchpoint(history, old_tli) or before["replay_lsn"]
+        replayed = standby.query(_REPLAY_TS_SQL)[0]["t"] or before["replay_ts"]
+        rpo = {"mode": "planned" if reachable else "emergency", "exact": False, "lost_transactions": None,
+               "lost_rows": None, "lost_bytes": None, "achieved_seconds": None,
+               "last_replayed_commit": divergence.iso(replayed), "last_lost_commit": None,
+               "divergence_lsn": point, "timelines": {"old": old_tli, "new": after["timeline"]},
+               "tables": None, "source": None}
+        if reachable and old_lsn and lsn.parse(old_lsn) <= lsn.parse(point):
+            rpo.update(exact=True, lost_transactions=0, lost_rows=divergence.empty_counts(), lost_bytes=0,
+                       achieved_seconds=0.0, tables={},
+                       source="lsn comparison: the fenced old primary's last LSN %s <= the standby's replay "
+                              "LSN %s at promotion" % (old_lsn, point))
+            return rpo
+        data_dir = self.primary.get("data_dir")
+        parsed = None
+        if data_dir and os.path.isdir(os.path.join(data_dir, "pg_wal")):
+            try:
+                parsed = self._read_wal(self.primary, point, old_tli)
+            except RecoveryError as exc:
+                parsed = {"readable": False, "error": str(exc)}
+        if parsed and parsed["readable"] and parsed.get("window_start_lsn"):
+            names = self._classify(self.standby, list(parsed["relations"]))
+            counts = self._lost_summary(parsed, names)
+            if parsed["last_commit_before"]:
+                rpo["last_replayed_commit"] = parsed["last_commit_before"]["commit_ts"]
+            lost = counts["lost_transactions"]
+            seconds = divergence.seconds_between(counts["last_lost_commit"], rpo["last_replayed_commit"])
+            running = self._running_pid(data_dir)
+            rpo.update(exact=not running,
+                       lost_transactions=lost, lost_rows=counts["lost_rows"], lost_bytes=counts["lost_bytes"],
+                       achieved_seconds=0.0 if not lost else (max(0.0, seconds) if seconds is not None else None),
+                       last_lost_commit=counts["last_lost_commit"], tables=counts["tables"],
+                       lost_system_transactions=counts["lost_system_transactions"],
+                       source="pg_waldump of the old primary's WAL (%s, timeline %s) from %s to the end of "
+                              "valid WAL %s%s" % (parsed["wal_dir"], old_tli, point, parsed["end_lsn"],
+                                                  "; the old primary is still running: a lower bound"
+                                                  if running else ""))
+            return rpo
+        since = divergence.seconds_between(divergence.iso(utcnow()), rpo["last_replayed_commit"])
+        why = ("its WAL is not readable on this host (%s)" % parsed.get("error") if parsed
+               else "its data directory is not on this host")
+        if reachable and old_lsn:
+            rpo["lost_bytes"] = max(0, lsn.diff(old_lsn, point) or 0)
+        rpo.update(achieved_seconds=since,
+                   source="estimate: the old primary's lost transactions cannot be counted, %s; achieved_seconds "
+                          "is an upper bound (time from the last replayed commit to the promotion)" % why)
+        return rpo
+
+    # ------------------------------------------------------- quarantine
+    def _old_timeline(self):
+        res = self._run_pg(self.primary, "pg_controldata", ["-D", self.primary["data_dir"]], check=False)
+        match = re.search(r"Latest checkpoint's TimeLineID:\s*(\d+)", res.stdout or "")
+        if not match:
+            raise TaskFailed("cannot read the timeline of the old primary %s: %s" % (
+                self.primary["data_dir"], (res.stderr or res.stdout or "").strip()[-300:]))
+        return int(match.group(1))
+
+    def _divergence(self, new):
+        """(divergence LSN, old timeline, new timeline): where the new primary's history left the timeline
+        the old primary stayed on."""
+        new_tli = self._state(new)["timeline"]
+        old_tli = self._old_timeline()
+        history = self._history(new, new_tli, self.standby)
+        if history is None:
+            raise TaskFailed("cannot read the timeline history %08X.history of the new primary %s" % (
+                new_tli, self._endpoint(self.standby)))
+        return divergence.switchpoint(history, old_tli), old_tli, new_tli
+
+    def _quarantine_path(self, point):
+        return os.path.join(self.pair["quarantine_dir"], "%s-%s.json" % (
+            re.sub(r"[^A-Za-z0-9_.-]", "_", self.pair["name"]), point.replace("/", "-")))
+
+    @staticmethod
+    def _quarantine_result(path, doc):
+        totals = doc["totals"]
+        return {"path": path, "transactions": totals["transactions"], "rows": totals["rows"],
+                "tables": totals["tables"], "deleted": totals["deleted"],
+                "divergence_lsn": doc["divergence_lsn"]}
+
+    def _quarantine(self, outcome, new):
+        """Extract what the old primary committed after the divergence into the quarantine file
+        (None when nothing diverged). Refuses (nothing rewound) when it cannot be extracted."""
+        point, old_tli, new_tli = self._divergence(new)
+        if point is None:
+            raise TaskFailed("cannot tell where the old primary (timeline %s) diverged: the new primary's "
+                             "timeline %s does not descend from it; rerun without quarantine_dir to rewind "
+                             "without extracting" % (old_tli, new_tli))
+        path = self._quarantine_path(point)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                result = self._quarantine_result(path, json.load(handle))
+            return dict(result, existing=True)
+        parsed = self._read_wal(self.primary, point, old_tli)
+        if not parsed or not parsed["readable"]:
+            raise TaskFailed("cannot read the old primary's WAL after %s (timeline %s): %s; nothing rewound" % (
+                point, old_tli, (parsed or {}).get("error") or "no WAL directory"))
+        names = self._classify(self.standby, list(parsed["relations"]))
+        user, _system = divergence.user_transactions(parsed, lambda rel: names[rel]["system"])
+        outcome.details["divergence"] = {"lsn": point, "timelines": {"old": old_tli, "new": new_tli},
+                                         "wal_end_lsn": parsed["end_lsn"], "wal_bytes": parsed["bytes"],
+                                         "transactions": len(user),
+                                         "system_transactions": len(parsed["transactions"]) - len(user)}
+        if not user:
+            return None
+        deleted = sum(c["deleted"] for r, c in parsed["relations"].items() if not names[r]["system"])
+        outcome.act("extract the %d transactions the old primary committed after %s (timeline %s) into %s"
+                    % (len(user), point, old_tli, path))
+        if self.check_mode:
+            return {"path": path, "transactions": len(user), "rows": None, "deleted": deleted,
+                    "tables": len([r for r in parsed["relations"] if not names[r]["system"]]),
+                    "divergence_lsn": point, "would_extract": True}
+        tables = self._extract_rows(parsed, user)
+        doc = divergence.quarantine_document(
+            self.pair["name"], point, {"old": old_tli, "new": new_tli}, parsed, tables,
+            source="pg_waldump of %s (timeline %s) from %s; rows read by xmin from the old primary started "
+                   "fenced (read-only, in recovery, no upstream)" % (parsed["wal_dir"], old_tli, point),
+            created_at=utcnow())
+        self._write_private(path, json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+        return self._quarantine_result(path, doc)
+
+    def _write_private(self, path, text):
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o700)
+        os.chmod(directory, 0o700)
+        tmp = path + ".continuity-tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+
+    def _fenced_start(self):
+        """Start the old primary read-only in recovery on its own port with no upstream and no archive: it
+        replays its own local WAL (the lost transactions included) and nothing else."""
+        data_dir = self.primary["data_dir"]
+        signal = os.path.join(data_dir, "standby.signal")
+        if not os.path.exists(signal):
+            self._write_file(self.primary, signal, "")
+        self.wait_until("the killed postmaster of %s to be gone" % data_dir,
+                        lambda: not _pid_present(_pidfile_pid(data_dir)), timeout=60)
+        log_file = self._log_file(self.primary)
+        self._ensure_log_dir(self.primary, log_file)
+        options = ("-c port=%d -c primary_conninfo='' -c primary_slot_name='' -c restore_command=''"
+                   " -c recovery_target_timeline=current -c archive_mode=off -c hot_standby=on"
+                   " -c default_transaction_read_only=on" % int(self.primary.get("port") or 5432))
+        self._run_pg(self.primary, "pg_ctl", ["-D", data_dir, "-l", log_file, "-w", "-t", str(int(self.timeout)),
+                                              "-o", options, "start"])
+
+    def _extract_rows(self, parsed, user):
+        """Rows whose xmin is a lost transaction, per touched user table, read at the fenced old primary."""
+        xids = sorted({x for t in user for x in [t["xid"]] + t["subxacts"]})
+        target = max(lsn.parse(t["lsn"]) for t in user)
+        self._fenced_start()
+        try:
+            def replayed():
+                client, _error = self.try_connect(self.primary)
+                if client is None:
+                    return None
+                with client:
+                    row = client.query(_RECOVERY_SQL)[0]
+                if not row["in_recovery"]:
+                    raise TaskFailed("the old primary came up as a primary, not fenced: stopped, nothing rewound")
+                return row if lsn.parse(row["replay_lsn"] or "0/0") > target else None
+            self.wait_until("the fenced old primary to replay its WAL past %s" % lsn.format_lsn(target), replayed)
+            names = self._classify(self.primary, list(parsed["relations"]))
+            tables = {}
+            for rel, counts in parsed["relations"].items():
+                info = names[rel]
+                if info["system"]:
+                    continue
+                entry = {"database": info["database"], "rel": rel,
+                         "relfilenode": divergence.split_rel(rel)["relfilenode"], "inserted": counts["inserted"],
+                         "updated": counts["updated"], "deleted": counts["deleted"], "rows": []}
+                if info["name"]:
+                    with self.connect(dict(self.primary, database=info["database"])) as client:
+                        entry["rows"] = [r["row"] for r in client.query(_QUARANTINE_ROWS_SQL % info["name"],
+                                                                        (xids,))]
+                else:
+                    entry["unresolved"] = True
+                tables["%s:%s" % (info["database"], info["name"] or rel)] = entry
+            return tables
+        finally:
+            if self._running_pid(self.primary["data_dir"]):
+                self._stop(self.primary)
+
     def state_reversed(self, outcome):
         old_dir = self._require_data_dir(self.primary, "primary", "rejoin the old primary as a standby")
+        outcome.details["quarantine"] = None
         new = self._standby_client(require_recovery=False)
         # the old primary follows the new one: roles swap for settings
         follower = dict(self.primary, name="primary")
@@ -555,6 +864,9 @@ class PostgresqlDriver(Driver):
                 outcome.act("stop old primary %s" % self._endpoint(self.primary))
                 if not self.check_mode:
                     self._stop(self.primary)
+            if self.pair.get("quarantine_dir"):
+                # before the rewind discards them: what the old primary committed after the divergence
+                outcome.details["quarantine"] = self._quarantine(outcome, new)
             outcome.act("CHECKPOINT the new primary, then pg_rewind %s from it" % old_dir)
             if self.check_mode:
                 return
@@ -905,3 +1217,22 @@ def _seconds_since(iso):
     if then.tzinfo is None:
         then = then.replace(tzinfo=datetime.timezone.utc)
     return round((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds(), 1)
+
+
+def _pidfile_pid(data_dir):
+    try:
+        with open(os.path.join(data_dir, "postmaster.pid"), encoding="utf-8") as handle:
+            return int(handle.readline().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_present(pid):
+    """Whether ``pid`` is a dead but unreaped process (a zombie a new postmaster would mistake for a live one)."""
+    if not pid:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
