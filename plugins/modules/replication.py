@@ -16,6 +16,9 @@ description:
     the standby seeded with C(pg_basebackup), its C(primary_conninfo)/C(primary_slot_name) written,
     started, and streaming verified on the primary. A slot that lost WAL (the buffer overflowed) is
     dropped and the standby re-seeded, saying why in RV(reseed_reason). C(rsync) - the initial full copy.
+  - V(present) with C(rsync) on a pair that was promoted and reversed - the cut back - a final reverse delta
+    (nothing written at the recovery site is lost), then the source is authoritative again, direction forward,
+    a forward delta and a snapshot; refused when the pair was promoted but never reversed.
   - V(paused) / V(resumed) - C(postgresql) pauses or resumes WAL replay on the standby (the guard that
     stops a logical corruption from being mirrored; WAL keeps arriving). C(rsync) - hold / release the pair.
   - V(synced) - C(postgresql) waits until the standby's replay LSN reaches the primary's current LSN taken
