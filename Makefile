@@ -27,6 +27,7 @@ SANITY_PYTHON ?= 3.11
 APT_PACKAGES ?= postgresql-15 golang-go golang-github-vmware-govmomi-dev rsync iproute2 git shellcheck
 REQUIREMENTS := $(ROOT)/requirements.txt $(ROOT)/requirements-dev.txt
 VENV_STAMP   := $(VENV)/.requirements.stamp
+COLLECTION_NAME := continuity.recovery
 COLLECTION_LINK := $(BUILD)/collections/ansible_collections/continuity/recovery
 PLAYBOOK     ?= continuity.recovery.lifecycle
 INVENTORY    ?= inventories/lab
@@ -136,7 +137,7 @@ demo: deps lab-up ## the whole lifecycle on the lab; last line: path of the repo
 
 ## ---- tests ------------------------------------------------------------------
 
-TEST_SUITES ?= unit lint sanity build integration molecule
+TEST_SUITES ?= unit lint sanity build docs integration molecule
 
 test: deps ## every suite in TEST_SUITES, then a summary; fails if any failed
 	@mkdir -p $(BUILD); summary=$(BUILD)/test-summary.txt; : > $$summary; \
@@ -197,6 +198,22 @@ molecule: deps ## molecule test --all (extensions/molecule scenarios, delegated)
 	  echo "molecule: SKIPPED (empty): no extensions/molecule/*/molecule.yml yet"; exit 0; fi; \
 	echo "molecule: scenarios: $$(find extensions/molecule -name molecule.yml | sort | xargs -n1 dirname | xargs -n1 basename | tr '\n' ' ')"; \
 	molecule test --all $(MOLECULE_ARGS)
+
+# The documentation site (antsibull-docs + Sphinx, offline; docs/antsibull/):
+# the collection's RST into .build/docs/rst, HTML into .build/docs/html with
+# warnings as errors, then every module, plugin and role must have its page.
+DOCS_BUILD := $(BUILD)/docs
+docs: deps ## documentation site of every module, plugin and role -> .build/docs/html (warnings fail)
+	@cd $(ROOT); rm -rf $(DOCS_BUILD)/rst $(DOCS_BUILD)/html; mkdir -p $(DOCS_BUILD)/rst; chmod og-w $(DOCS_BUILD)/rst; \
+	echo "docs: antsibull-docs collection $(COLLECTION_NAME) -> $(DOCS_BUILD)/rst"; \
+	antsibull-docs --config-file docs/antsibull/antsibull-docs.cfg collection --use-current --fail-on-error \
+	  --cleanup everything --dest-dir $(DOCS_BUILD)/rst $(COLLECTION_NAME); \
+	cp docs/antsibull/index.rst $(DOCS_BUILD)/rst/index.rst; \
+	echo "docs: sphinx-build -W -> $(DOCS_BUILD)/html"; \
+	DOCS_BUILD_DIR=$(DOCS_BUILD) sphinx-build -b html -c docs/antsibull -W --keep-going -q -j 1 \
+	  $(DOCS_BUILD)/rst $(DOCS_BUILD)/html; \
+	$(VENV)/bin/python docs/antsibull/check_site.py $(DOCS_BUILD)/html; \
+	echo "docs: $(DOCS_BUILD)/html/index.html"
 
 # The execution environment's build context (ansible-builder v3, no container
 # build): .build/ee/Containerfile + _build/ with the requirements and the
