@@ -1043,6 +1043,9 @@ class PostgresqlDriver(Driver):
         def promoted():
             client, _error = self.try_connect(client_side)
             if client is None:
+                if not self._running_pid(data_dir):  # recovery failed (target not reachable): the server stopped
+                    raise TaskFailed("point-in-time recovery on port %s stopped before promotion: see %s"
+                                     % (port, self._log_file(node)))
                 return None
             with client:
                 state = self._state(client)
@@ -1081,6 +1084,9 @@ class PostgresqlDriver(Driver):
         def promoted():
             client, _error = self.try_connect(node)
             if client is None:
+                if not self._running_pid(data_dir):
+                    raise TaskFailed("the clone on port %s stopped before promotion: see %s"
+                                     % (port, self._log_file(node)))
                 return None
             with client:
                 state = self._state(client)
