@@ -28,7 +28,7 @@ _RECORD = re.compile(
     r"^rmgr:\s*(?P<rmgr>\S+)\s+len \(rec/tot\):\s*(?P<rec>\d+)/\s*(?P<tot>\d+),\s*tx:\s*(?P<xid>\d+),"
     r"\s*lsn:\s*(?P<lsn>" + _LSN + r"),\s*prev\s+(?P<prev>" + _LSN + r"),\s*desc:\s*(?P<desc>.*)$")
 _COMMIT = re.compile(
-    r"^(?P<kind>COMMIT|ABORT)(?:_PREPARED\s+\d+:)?\s+"
+    r"^(?P<kind>COMMIT|ABORT)\s+"
     r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?:\s+(?P<zone>[A-Za-z]+|[+-]\d\d(?::?\d\d)?))?")
 _SUBXACTS = re.compile(r"subxacts:((?:\s+\d+)+)")
 _BLKREF = re.compile(r"blkref #\d+: rel (\d+)/(\d+)/(\d+)")
