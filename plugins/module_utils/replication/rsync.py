@@ -227,7 +227,15 @@ class RsyncDriver(Driver):
         state = self._established()
         if not state.get("held"):
             outcome.act("hold pair %s" % self.pair["name"])
+            shared = self.keep and os.path.isdir(self.snapshot_dir) and os.path.isdir(self.target)
+            if shared:
+                outcome.act("give replica files shared with a snapshot their own inode (the held replica may be "
+                            "used in place, for example by a drill)")
             if not self.check_mode:
+                if shared:
+                    # a held replica is used in place (a drill registers and snapshots its VMs, vSphere writes
+                    # their logs): snapshots share inodes with it and must never change
+                    self._break_shared_inodes(_all_files(self.target))
                 state["held"] = True
                 self.save(state)
 
