@@ -1,0 +1,105 @@
+"""The figures recorder of the reliability suite: ``.build/chaos/figures.json``.
+
+One JSON document, rewritten atomically after every test:
+
+    {"run": {started_at, finished_at, host, cpus, kernel, python, postgresql, soak_seconds,
+             link_down_seconds, command},
+     "items": {"<catalogue key>": {"title", "test", "outcome", "duration_seconds",
+                                   "recorded_at", "figures": {...}, "notes": [...]}}}
+
+A run of part of the suite updates the items it ran and keeps the others (with their
+own ``recorded_at``), so the rendered doc always says when each figure was taken.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_PATH = os.path.join(REPO, ".build", "chaos", "figures.json")
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pg_version():
+    try:
+        out = subprocess.run(["/usr/lib/postgresql/15/bin/postgres", "--version"], capture_output=True,
+                             text=True, timeout=10, check=False).stdout
+        return out.strip() or None
+    except OSError:
+        return None
+
+
+def machine():
+    """What the figures were measured on."""
+    return {"host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version(), "postgresql": _pg_version(),
+            "ci": bool(os.environ.get("CI"))}
+
+
+class Item:
+    """Figures of one catalogue item, filled in by its test."""
+
+    def __init__(self, key, title, test):
+        self.key, self.title, self.test = key, title, test
+        self.figures = {}
+        self.notes = []
+
+    def set(self, **figures):
+        self.figures.update(figures)
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+class Recorder:
+    def __init__(self, path=None):
+        self.path = path or os.environ.get("CHAOS_FIGURES") or DEFAULT_PATH
+        self.data = self._load()
+
+    def _load(self):
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if isinstance(data, dict) and isinstance(data.get("items"), dict):
+                return data
+        except (OSError, ValueError):
+            pass
+        return {"run": {}, "items": {}}
+
+    def start_run(self, **settings):
+        run = dict(machine(), started_at=utcnow(), finished_at=None,
+                   command=os.environ.get("CHAOS_COMMAND") or " ".join(["pytest"] + sys.argv[1:]))
+        run.update(settings)
+        self.data["run"] = run
+        self.save()
+
+    def finish_run(self):
+        self.data["run"]["finished_at"] = utcnow()
+        self.save()
+
+    def record(self, item, outcome, duration):
+        self.data["items"][item.key] = {
+            "title": item.title, "test": item.test, "outcome": outcome,
+            "duration_seconds": round(duration, 1), "recorded_at": utcnow(),
+            "run_started_at": self.data["run"].get("started_at"),
+            "figures": item.figures, "notes": item.notes,
+        }
+        self.save()
+
+    def save(self):
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".figures-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.data, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+        os.replace(tmp, self.path)
