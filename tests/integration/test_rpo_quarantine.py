@@ -327,3 +327,67 @@ def test_planned_takeover_loses_nothing(pairs, tmp_path):
     reversed_ = _r(run, "reversed")
     assert reversed_["quarantine"] is None and reversed_["details"]["divergence"]["transactions"] == 0
     assert not qdir.exists() or not os.listdir(qdir)
+
+
+def test_lost_updates_deletes_and_a_second_database(pairs, tmp_path):
+    """Deterministic loss of every kind of change: the RPO counts them per table, the quarantine keeps the
+    new versions of updated rows and the inserted rows (in the database the rel path names), counts deletes;
+    extraction starts from the crashed old primary directly (no restart in between)."""
+    primary, standby = pairs("rpoq-mixed", 4)
+    with primary.connect() as conn:
+        conn.execute("CREATE DATABASE rpoq_books OWNER %s" % sb.ADMIN_USER)
+    with primary.connect(dbname="rpoq_books") as conn:
+        conn.execute("CREATE TABLE ledger (id int PRIMARY KEY, v text NOT NULL)")
+    pair = sb.module_pair(primary, standby, "rpoq-mixed", "dr_rpoq_mixed")
+    _run(tmp_path, "present", [_t("present", state="present")], pair)
+    _run(tmp_path, "synced", [_t("synced", state="synced")], pair)
+    standby.stop()
+    with primary.connect() as conn:
+        conn.execute("SET synchronous_commit = on")
+        conn.execute("UPDATE payments SET note = 'lost update' WHERE id IN (1, 2, 3)")
+        conn.execute("DELETE FROM payments WHERE id IN (4, 5)")
+        with conn.transaction():
+            conn.execute("INSERT INTO rpo_writer (id, conn) VALUES (1, 0)")
+            conn.execute("SAVEPOINT s")
+            conn.execute("INSERT INTO rpo_writer (id, conn) VALUES (2, 0)")
+        try:
+            with conn.transaction():
+                conn.execute("INSERT INTO rpo_writer (id, conn) VALUES (3, 0)")
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    with primary.connect(dbname="rpoq_books") as conn:
+        conn.execute("SET synchronous_commit = on")
+        with conn.cursor().copy("COPY ledger (id, v) FROM STDIN") as copy:
+            for i in range(1, 6):
+                copy.write_row((i, "entry %d" % i))
+    sigkill_cluster(primary)
+    standby.start()
+
+    run = _run(tmp_path, "promote", [_t("promoted", state="promoted")], pair)
+    rpo = _r(run, "promoted")["rpo"]
+    assert rpo["exact"] is True and rpo["mode"] == "emergency", rpo
+    assert rpo["lost_transactions"] == 4                              # the rolled-back one is not lost
+    assert rpo["lost_rows"] == {"inserted": 7, "updated": 3, "deleted": 2, "total": 12}
+    assert rpo["tables"] == {
+        "payments:public.payments": {"inserted": 0, "updated": 3, "deleted": 2, "total": 5},
+        "payments:public.rpo_writer": {"inserted": 2, "updated": 0, "deleted": 0, "total": 2},
+        "rpoq_books:public.ledger": {"inserted": 5, "updated": 0, "deleted": 0, "total": 5}}
+
+    qdir = tmp_path / "quarantine"
+    run = _run(tmp_path, "reverse", [_t("reversed", state="reversed", quarantine_dir=str(qdir))], pair)
+    quarantine = _r(run, "reversed")["quarantine"]
+    assert (quarantine["transactions"], quarantine["rows"], quarantine["tables"], quarantine["deleted"]) == (
+        4, 10, 3, 2)
+    with open(quarantine["path"], encoding="utf-8") as handle:
+        doc = json.load(handle)
+    tables = doc["tables"]
+    assert sorted((r["id"], r["note"]) for r in tables["payments:public.payments"]["rows"]) == [
+        (1, "lost update"), (2, "lost update"), (3, "lost update")]
+    assert tables["payments:public.payments"]["deleted"] == 2
+    assert sorted(r["id"] for r in tables["payments:public.rpo_writer"]["rows"]) == [1, 2]   # savepoint included
+    assert sorted(r["v"] for r in tables["rpoq_books:public.ledger"]["rows"]) == ["entry %d" % i for i in range(1, 6)]
+    assert len([t for t in doc["transactions"] if t["subxacts"]]) == 1
+    with primary.connect() as conn:                                   # rewound: the lost changes are gone
+        assert conn.execute("SELECT count(*) FROM payments WHERE note = 'lost update'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM payments WHERE id IN (4, 5)").fetchone()[0] == 2
