@@ -133,3 +133,7 @@ def test_installs_and_documents_from_clean_path(tarball: str, tmp_path) -> None:
     assert shipped, "no modules installed"
     missing = [m for m in shipped if m not in documented]
     assert not missing, "ansible-doc -l did not list: %s (stderr: %s)" % (missing, listing.stderr[-2000:])
+    # each with its one-line summary (short_description), as `ansible-doc -l continuity.recovery` shows it
+    no_summary = [m for m in shipped if not (documented[m] or "").strip() or "\n" in documented[m]
+                  or documented[m] == "UNDOCUMENTED"]
+    assert not no_summary, "no one-line summary: %s" % no_summary
