@@ -184,7 +184,10 @@ transfer:
   returned: always
   type: dict
 details:
-  description: Engine detail of the transition (LSNs waited for, fence, timeline after promotion, pending items).
+  description:
+    - Engine detail of the transition (LSNs waited for, fence, timeline after promotion, pending items).
+    - With O(state=reversed) and O(quarantine_dir) (C(postgresql)), C(divergence) - C(lsn), C(timelines),
+      C(wal_end_lsn), C(wal_bytes), C(transactions) (lost user transactions) and C(system_transactions).
   returned: always
   type: dict
 status:

@@ -539,8 +539,17 @@ class PostgresqlDriver(Driver):
                     before = dict(self._state(standby), replay_ts=standby.query(_REPLAY_TS_SQL)[0]["t"])
                     if not standby.query(_PROMOTE_SQL, (int(self.timeout),))[0]["promoted"]:
                         raise TaskFailed("pg_promote did not complete within %ss" % self.timeout)
-                    outcome.details["rpo"] = self._measure_rpo(standby, before, reachable=old is not None,
-                                                               old_lsn=old_lsn)
+                    try:
+                        outcome.details["rpo"] = self._measure_rpo(standby, before, reachable=old is not None,
+                                                                   old_lsn=old_lsn)
+                    except (RecoveryError, OSError) as exc:
+                        # the promotion happened: a failed measurement must not turn it into a failure
+                        outcome.details["rpo"] = {
+                            "mode": "planned" if old is not None else "emergency", "exact": False,
+                            "lost_transactions": None, "lost_rows": None, "lost_bytes": None,
+                            "achieved_seconds": None, "last_replayed_commit": divergence.iso(before["replay_ts"]),
+                            "last_lost_commit": None, "divergence_lsn": before["replay_lsn"], "timelines": None,
+                            "tables": None, "source": "not measured: %s" % exc}
             # the way back starts now: retain the new primary's WAL for the old primary's return (failback)
             if in_recovery or self._slot(standby) is None:
                 outcome.act("create physical replication slot %s on the new primary (WAL kept for failback)"
