@@ -106,9 +106,17 @@ class RsyncDriver(Driver):
 
     def _run_transfer(self, outcome, state, kind, src, dst, extra):
         """Dry-run, then (unless check mode) the real run; records stats in state."""
+        checked_at = utcnow()
         preview = self._run_or_preview(src, dst, extra, dry=True)
         pending = rsync_stats.changes(preview)
         if not pending:
+            if dst == self.target and not self.check_mode:
+                # a forward comparison that found nothing is a sync as of its start: what was modified
+                # before (ctime of a reverse delta, attribute-only changes) is no longer pending
+                stats = dict(preview)
+                stats.pop("items", None)
+                state["last_run"] = {"at": utcnow(), "started_at": checked_at, "kind": kind, "stats": stats,
+                                     "status": "ok", "changes": 0}
             return False
         outcome.act("%s: %d change(s), %d bytes of changed files (%s -> %s)" % (
             kind, len(pending), preview["transferred_file_size"], src.rstrip("/"), dst))
@@ -255,9 +263,11 @@ class RsyncDriver(Driver):
         if state.get("authoritative") == "target":
             raise InvalidInput("the target of pair %s is authoritative (promoted): a forward sync would overwrite "
                                "it; use state=reversed" % self.pair["name"])
-        if self._run_transfer(outcome, state, "delta", self._src(), self.target, DELTA_ARGS) and not self.check_mode:
-            self._snapshot(outcome, state)
-            self.save(state)
+        changed = self._run_transfer(outcome, state, "delta", self._src(), self.target, DELTA_ARGS)
+        if not self.check_mode:
+            if changed:
+                self._snapshot(outcome, state)
+            self.save(state)  # last_run also records a delta that found nothing (not a change of the pair)
 
     def state_promoted(self, outcome):
         state = self._established()

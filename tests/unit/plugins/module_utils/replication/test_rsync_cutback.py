@@ -94,3 +94,18 @@ def test_cut_back_without_changes_still_gives_authority_back(promoted):
     out = driver(promoted).apply("present")
     assert out.changed and out.details["cut_back"]["final_reverse_delta"] is False
     assert state(promoted)["authoritative"] == "source"
+
+
+def test_after_cut_back_nothing_is_pending(promoted):
+    """The reverse delta rewrote source files (their ctime is new): the forward comparison after the cut back
+    found them equal, so buffer readings must not count them as pending."""
+    (promoted / "tgt" / "vm1" / "a.log").write_text("one\n")
+    driver(promoted).apply("reversed")
+    driver(promoted).apply("present")
+    info = driver(promoted).info()
+    assert info["pending_files"] == 0 and info["lag"]["bytes"] == 0 and info["last_run"]["kind"] == "delta"
+    # a sync that finds nothing records that it looked, and is not a change
+    before = driver(promoted).info()["last_run"]["started_at"]
+    out = driver(promoted).apply("synced")
+    assert out.changed is False and out.actions == []
+    assert driver(promoted).info()["last_run"]["started_at"] > before
