@@ -69,7 +69,7 @@ endef
 
 .PHONY: help deps apt venv collection-link lab-up lab-down lab-status demo \
         test unit lint ansible-lint changelog-lint sanity build \
-        integration integration-pytest molecule ee-context docs clean
+        integration integration-pytest molecule ee-context docs changelog-preview clean
 
 help: ## this list
 	@echo "continuity.recovery make targets (variables overridable: make TARGET VAR=value)"
@@ -214,6 +214,17 @@ docs: deps ## documentation site of every module, plugin and role -> .build/docs
 	  $(DOCS_BUILD)/rst $(DOCS_BUILD)/html; \
 	$(VENV)/bin/python docs/antsibull/check_site.py $(DOCS_BUILD)/html; \
 	echo "docs: $(DOCS_BUILD)/html/index.html"
+
+# What `antsibull-changelog release` would write for the next release, on a copy
+# (the work tree keeps its fragments; tests/build/test_changelog.py checks the same).
+CHANGELOG_COPY := $(BUILD)/changelog/ansible_collections/continuity/recovery
+changelog-preview: deps ## CHANGELOG.rst of the next release from the fragments -> .build/changelog/CHANGELOG.rst
+	@cd $(ROOT); rm -rf $(BUILD)/changelog; mkdir -p $(CHANGELOG_COPY); \
+	cp -r galaxy.yml README.md changelogs plugins roles meta playbooks $(CHANGELOG_COPY)/; \
+	cd $(CHANGELOG_COPY) && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH=$(BUILD)/changelog \
+	  antsibull-changelog release --use-ansible-doc --date "$$(date -u +%F)"; \
+	cp $(CHANGELOG_COPY)/CHANGELOG.rst $(BUILD)/changelog/CHANGELOG.rst; \
+	echo "changelog-preview: $(BUILD)/changelog/CHANGELOG.rst"
 
 # The execution environment's build context (ansible-builder v3, no container
 # build): .build/ee/Containerfile + _build/ with the requirements and the
