@@ -7,6 +7,7 @@ import os
 import subprocess
 
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import postgresql
+from ansible_collections.continuity.recovery.plugins.module_utils.replication.base import Outcome
 from ansible_collections.continuity.recovery.plugins.module_utils.replication.postgresql import PostgresqlDriver
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -85,3 +86,63 @@ def test_estimate_when_pg_waldump_cannot_read(tmp_path):
     text = 'pg_waldump: error: could not find file "000000010000000000000004": No such file or directory\n'
     rpo = _driver(tmp_path, text=text)._measure_rpo(FakeClient(), BEFORE, reachable=False, old_lsn=None)
     assert rpo["exact"] is False and "could not find file" in rpo["source"]
+
+
+class ProgramRunner(FakeRunner):
+    """Answers per program: pg_controldata says timeline 1; pg_waldump replays ``text``."""
+
+    def run(self, argv, **_kwargs):
+        self.commands.append(" ".join(str(a) for a in argv))
+        if argv[0].endswith("pg_controldata"):
+            return subprocess.CompletedProcess(argv, 0, "Latest checkpoint's TimeLineID:       1\n", "")
+        if argv[0].endswith("pg_waldump"):
+            return subprocess.CompletedProcess(argv, 1, self.text, "")
+        raise AssertionError("unexpected program %s" % argv[0])
+
+
+def _outcome():
+    return Outcome("reversed", check_mode=False)
+
+
+def _quarantine_driver(tmp_path, check_mode):
+    with open(os.path.join(FIXTURES, "waldump_crash.txt"), encoding="utf-8") as handle:
+        driver = _driver(tmp_path, text=handle.read())
+    driver.runner = ProgramRunner(driver.runner.text)
+    driver.check_mode = check_mode
+    driver.pair["quarantine_dir"] = str(tmp_path / "q")
+    return driver
+
+
+def test_quarantine_check_mode_says_what_it_would_extract(tmp_path):
+    driver, outcome = _quarantine_driver(tmp_path, check_mode=True), _outcome()
+    result = driver._quarantine(outcome, FakeClient())
+    assert result == {"path": str(tmp_path / "q" / "p-0-4000000.json"), "transactions": 9, "rows": None,
+                      "deleted": 1, "tables": 2, "divergence_lsn": "0/4000000", "would_extract": True}
+    assert outcome.actions == ["extract the 9 transactions the old primary committed after 0/4000000 (timeline 1)"
+                               " into %s" % result["path"]]
+    assert not (tmp_path / "q").exists()
+    assert outcome.details["divergence"]["wal_end_lsn"] == "0/401D3E0"
+    assert [c.split()[0].rsplit("/", 1)[-1] for c in driver.runner.commands] == ["pg_controldata", "pg_waldump"]
+
+
+def test_quarantine_file_already_there_is_reused_not_rewritten(tmp_path):
+    driver, outcome = _quarantine_driver(tmp_path, check_mode=False), _outcome()
+    (tmp_path / "q").mkdir()
+    path = tmp_path / "q" / "p-0-4000000.json"
+    path.write_text('{"divergence_lsn": "0/4000000", "totals": {"transactions": 9, "rows": 30, "tables": 2,'
+                    ' "deleted": 1}}', encoding="utf-8")
+    before = path.stat().st_mtime_ns
+    result = driver._quarantine(outcome, FakeClient())
+    assert result["existing"] is True and result["rows"] == 30 and outcome.actions == []
+    assert path.stat().st_mtime_ns == before
+
+
+def test_quarantine_refuses_when_the_divergence_is_unknown(tmp_path):
+    driver = _quarantine_driver(tmp_path, check_mode=False)
+    client = FakeClient(history="3\t0/9000000\tno recovery target specified\n")   # not descended from 1
+    try:
+        driver._quarantine(_outcome(), client)
+    except postgresql.TaskFailed as exc:
+        assert "rerun without quarantine_dir" in str(exc)
+    else:
+        raise AssertionError("expected a refusal")
