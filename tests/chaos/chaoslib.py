@@ -209,3 +209,81 @@ def evidence_records(root):
         with open(path, encoding="utf-8") as handle:
             out += [dict(json.loads(line), _file=path) for line in handle if line.strip()]
     return out
+
+
+MODULES = os.path.join(os.path.dirname(PROTECT), "..", "plugins", "modules")
+COLLECTIONS = os.path.join(os.path.dirname(PROTECT), "..", ".build", "collections")
+
+
+def run_module(module, args, tmp_dir, timeout=120):
+    """Run a collection module the way Ansible does on a target (a fresh python process, args as JSON).
+
+    Returns (result dict, max RSS of that process in KiB, seconds). The secrets of the lab never
+    appear in the result (asserted)."""
+    import subprocess
+    import sys
+    path = os.path.join(str(tmp_dir), "%s-args.json" % module)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(COLLECTIONS))
+    module_path = os.path.abspath(os.path.join(MODULES, module + ".py"))
+    # the module's own peak RSS, written to stderr at exit (exit_json ends with sys.exit)
+    wrapper = ("import atexit, resource, runpy, sys\n"
+               "atexit.register(lambda: sys.stderr.write('\\nCHAOS_MAXRSS=%d\\n' % "
+               "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+               "sys.argv = [sys.argv[1], sys.argv[2]]\n"
+               "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", wrapper, module_path, path], capture_output=True, env=env,
+                          cwd="/", timeout=timeout, check=False)
+    elapsed = time.monotonic() - started
+    text = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    for secret in SECRETS:
+        assert secret not in text and secret not in err, "secret in the output of %s" % module
+    maxrss = [int(line.split("=", 1)[1]) for line in err.splitlines() if line.startswith("CHAOS_MAXRSS=")]
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise AssertionError("%s printed no JSON (exit %d): %s %s" % (module, proc.returncode, text[-500:],
+                                                                       err[-1500:])) from None
+    return data, (maxrss[-1] if maxrss else None), elapsed
+
+
+def rss_kib(pid, field="RssAnon"):
+    """``field`` (RssAnon: private anonymous memory, what a leak grows) of a process, KiB; None if gone."""
+    try:
+        with open("/proc/%d/status" % pid, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Inspector:
+    """The long-lived inspecting process of tests/chaos/inspector.py."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(COLLECTIONS))
+        self.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "inspector.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd="/")
+
+    def run(self, module, args):
+        """(result, {rss_anon_kib, rss_kib}) of one run of ``module`` inside the inspector."""
+        self.proc.stdin.write(json.dumps({"module": module, "args": args}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the inspector exited (%s)" % self.proc.poll()
+        for secret in SECRETS:
+            assert secret not in line, "secret in the output of %s" % module
+        answer = json.loads(line)
+        return answer.pop("result"), answer
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(30)
