@@ -1,0 +1,354 @@
+"""The takeover role, its journal and playbooks/rollback.yml against a lab of their own.
+
+Destructive (the primary VMs go down, the databases are promoted), so these tests start
+their own lab (TAKEOVER_LAB_DIR, default /var/lib/crl-takeover-it, port offset
+TAKEOVER_LAB_PORT_OFFSET=330), protect it with the protect role, and purge it at the end;
+the shared lab is never touched. Playbooks run by FQCN, as users run them.
+
+Order matters (pytest keeps the file order): refusals and check mode change nothing; a
+planned takeover whose second tier fails, rolled back, then completed by a rerun (zero
+rows lost, each VM registered once, tiers in order, rpo/rto/timing evidence); a rerun
+that changes nothing; then, on a fresh lab, an emergency takeover with the primary site
+gone (outside the change window, recovery_emergency).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+
+import psycopg
+import pytest
+import yaml
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim, vmodl
+
+from fingerprint import vsphere_fingerprint
+from playbook_runner import REPO, run_playbook
+
+pytestmark = pytest.mark.integration
+
+LAB_DIR = os.environ.get("TAKEOVER_LAB_DIR", "/var/lib/crl-takeover-it")
+OFFSET = os.environ.get("TAKEOVER_LAB_PORT_OFFSET", "330")
+TAKEOVER = "continuity.recovery.takeover"
+ROLLBACK = "continuity.recovery.rollback"
+MARKER = "continuity.recovery.role"
+ROWS = 400
+
+
+def labctl(*args):
+    return subprocess.run([os.path.join(REPO, ".venv", "bin", "python"), os.path.join(REPO, "tests", "lab", "labctl.py")]
+                          + list(args), capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+
+
+def iso(delta_hours):
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=delta_hours)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_window():
+    return {"start": iso(-1), "end": iso(2)}
+
+
+class Lab:
+    def __init__(self, root):
+        self.root = str(root)
+        self.evidence = os.path.join(self.root, "evidence")
+        self.env = {"LAB_DIR": LAB_DIR}
+        self.info = None
+        self.plan = None
+
+    def up(self):
+        res = labctl("up", "--lab-dir", LAB_DIR, "--port-offset", OFFSET)
+        assert res.returncode == 0, res.stdout + res.stderr
+        with open(os.path.join(LAB_DIR, "lab.json"), encoding="utf-8") as handle:
+            self.info = json.load(handle)
+        plan = labctl("plan", "--lab-dir", LAB_DIR, "--port-offset", OFFSET, "--format", "yaml")
+        self.plan = yaml.safe_load(plan.stdout)["recovery_plan"]
+        run = self.play("continuity.recovery.protect", recovery_run_id="20000101T000000Z")
+        assert run.rc == 0, run.stdout[-3000:]
+
+    def play(self, playbook, check=False, **extra):
+        extra_vars = {"recovery_plan": self.plan, "recovery_evidence_root": self.evidence}
+        extra_vars.update(extra)
+        return run_playbook(playbook, extra_vars=extra_vars, check=check, env=self.env)
+
+    def pg(self, side):
+        pg = self.info["postgres"][side]
+        return psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
+                               dbname=pg["database"], autocommit=True, connect_timeout=5)
+
+    def vcenter(self, site):
+        return self.info["sites"][site]["vcenter"]
+
+    def runs(self):
+        base = os.path.join(self.evidence, self.plan["name"])
+        return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+    def records(self, run_id):
+        with open(os.path.join(self.evidence, self.plan["name"], run_id, "records.jsonl"), encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle]
+
+    def journal(self, run_id):
+        path = os.path.join(self.evidence, self.plan["name"], run_id, "journal.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle]
+
+
+def journal_state(events):
+    state = {}
+    for event in events:
+        state[event["step"]] = event["status"]
+    return state
+
+
+@pytest.fixture(scope="module")
+def tk_lab(tmp_path_factory):
+    lab = Lab(tmp_path_factory.mktemp("takeover"))
+    lab.up()
+    yield lab
+    res = labctl("down", "--lab-dir", LAB_DIR, "--purge")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def recovery_vms(lab):
+    """name -> [(power, [portgroups], [guest IPs], marker role)] at the recovery site (one entry per registration)."""
+    vc = lab.vcenter("recovery")
+    si = SmartConnect(host=vc["hostname"], port=vc["port"], user=vc["username"], pwd=vc["password"],
+                      disableSslCertValidation=True)
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        net_view = content.viewManager.CreateContainerView(content.rootFolder, [vim.dvs.DistributedVirtualPortgroup],
+                                                           True)
+        pgs = {pg.key: pg.name for pg in net_view.view}
+        pc = vmodl.query.PropertyCollector
+        vms = list(view.view)
+        out = {}
+        if vms:
+            spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=vm) for vm in vms], propSet=[pc.PropertySpec(
+                type=vim.VirtualMachine, pathSet=["name", "config.hardware.device", "config.extraConfig", "guest.net",
+                                                  "runtime.powerState"])])
+            for item in content.propertyCollector.RetrieveContents([spec]):
+                props = {p.name: p.val for p in item.propSet}
+                nics = [pgs.get(d.backing.port.portgroupKey) for d in props["config.hardware.device"]
+                        if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+                role = next((o.value for o in props.get("config.extraConfig") or [] if o.key == MARKER), None)
+                ips = sorted(ip for n in props.get("guest.net") or [] for ip in n.ipAddress or [])
+                out.setdefault(props["name"], []).append((str(props["runtime.powerState"]), nics, ips, role))
+        view.Destroy()
+        net_view.Destroy()
+        return out
+    finally:
+        Disconnect(si)
+
+
+def primary_power(lab):
+    return {k.split(":", 1)[1]: v["power"] for k, v in vsphere_fingerprint(lab.vcenter("primary")).items()
+            if isinstance(v, dict) and "power" in v}
+
+
+def expected_ips(lab):
+    return {vm["name"]: "10.20." + vm["ip"].split(".", 2)[2] for vm in lab.info["vms"]}
+
+
+def failure_text(run):
+    return " ".join(str(f.get("msg", "")) for f in run.failures())
+
+
+def rows(conn):
+    return conn.execute("select count(*), coalesce(max(id), 0), md5(coalesce(string_agg(v, ',' order by id), ''))"
+                        " from takeover_it_rows").fetchone()
+
+
+def test_refused_outside_the_window_and_without_confirmation(tk_lab):
+    before = (vsphere_fingerprint(tk_lab.vcenter("primary")), vsphere_fingerprint(tk_lab.vcenter("recovery")))
+    closed = tk_lab.play(TAKEOVER, recovery_change_window={"start": iso(-5), "end": iso(-4)},
+                         takeover_confirm_healthy_primary=True)
+    assert closed.rc != 0
+    msg = failure_text(closed)
+    assert "recovery_emergency" in msg and "after the change window" in msg, msg
+
+    unconfirmed = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    assert unconfirmed.rc != 0
+    msg = [f["msg"] for f in unconfirmed.failures() if "healthy" in f.get("msg", "")]
+    assert msg and "takeover_confirm_healthy_primary" in msg[0], unconfirmed.stdout[-2000:]
+
+    after = (vsphere_fingerprint(tk_lab.vcenter("primary")), vsphere_fingerprint(tk_lab.vcenter("recovery")))
+    assert after == before
+    with tk_lab.pg("primary") as conn:  # still the writable primary
+        assert conn.execute("select pg_is_in_recovery(), current_setting('default_transaction_read_only')").fetchone() \
+            == (False, "off")
+    runs = [r for r in tk_lab.runs() if r != "20000101T000000Z"]
+    assert len(runs) == 2 and not any(tk_lab.journal(r) for r in runs)  # refused before any journaled step
+    refusals = [r for run in runs for r in tk_lab.records(run) if r["role"] == "takeover" and r["status"] == "failed"]
+    assert {r["name"] for r in refusals} == {"change_window", "primary_site"}
+
+
+def test_check_mode_changes_nothing(tk_lab):
+    before = (vsphere_fingerprint(tk_lab.vcenter("primary")), vsphere_fingerprint(tk_lab.vcenter("recovery")))
+    known = set(tk_lab.runs())
+    run = tk_lab.play(TAKEOVER, check=True, recovery_change_window=open_window(), takeover_confirm_healthy_primary=True)
+    assert run.rc == 0, run.stdout[-3000:]
+    after = (vsphere_fingerprint(tk_lab.vcenter("primary")), vsphere_fingerprint(tk_lab.vcenter("recovery")))
+    assert after == before
+    with tk_lab.pg("standby") as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
+    (new,) = set(tk_lab.runs()) - known
+    assert tk_lab.journal(new) == []
+    tiers = [r for r in tk_lab.records(new) if r["kind"] == "change" and r["name"] == "tier"]
+    assert [r["subject"] for r in tiers] == ["tier:data", "tier:app", "tier:web"]
+    for record in tiers:  # what each tier would do, VM by VM
+        assert record["data"]["check_mode"] is True
+        assert {v["status"] for v in record["data"]["vms"]} == {"would_change"}
+        assert all("register" in v["steps"] and "wait_ip" in v["steps"] for v in record["data"]["vms"])
+
+
+def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
+    with tk_lab.pg("primary") as conn:
+        conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
+        conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
+        written = rows(conn)
+    # tier app fails: one VM's .nvram is missing at the primary, so the final sync leaves the replica without it
+    primary_ds = tk_lab.info["sites"]["primary"]["datastores"]["Prod-DS-01"]
+    replica_ds = tk_lab.info["sites"]["recovery"]["replica_dirs"]["Replica-DS-01"]
+    broken = tk_lab.plan["tiers"][1]["vms"][1]
+    nvram = os.path.join(primary_ds, broken, broken + ".nvram")
+    saved = os.path.join(tk_lab.root, broken + ".nvram")
+    shutil.move(nvram, saved)
+    known = set(tk_lab.runs())
+    first = tk_lab.play(TAKEOVER, recovery_change_window=open_window(), takeover_confirm_healthy_primary=True)
+    assert first.rc != 0
+    assert any("stopped at tier app" in f.get("msg", "") for f in first.failures()), first.stdout[-3000:]
+    (run_id,) = set(tk_lab.runs()) - known
+    state = journal_state(tk_lab.journal(run_id))
+    assert state["tier:data"] == "done" and state["tier:app"] == "failed" and "tier:web" not in state
+    assert state["pair:paydb/promote"] == "done" and state["takeover"] == "started"
+    vms = recovery_vms(tk_lab)
+    data_tier = tk_lab.plan["tiers"][0]["vms"]
+    assert all(vms[n][0][0] == "poweredOn" for n in data_tier)
+    assert broken not in vms and not set(tk_lab.plan["tiers"][2]["vms"]) & set(vms)
+
+    # what replication had not delivered arrives; the half-finished takeover is rolled back
+    shutil.copy(saved, os.path.join(replica_ds, broken, broken + ".nvram"))
+    shutil.move(saved, nvram)
+    back = tk_lab.play(ROLLBACK)
+    assert back.rc == 0, back.stdout[-3000:]
+    state = journal_state(tk_lab.journal(run_id))
+    assert state["tier:app"] == "undone" and state["tier:data"] == "undone"
+    assert state["pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
+    vms = recovery_vms(tk_lab)
+    assert vms and {v[0] for regs in vms.values() for v in regs} == {"poweredOff"}
+    summary = [r for r in tk_lab.records(run_id) if r["role"] == "rollback" and r["kind"] == "summary"][-1]
+    assert summary["data"]["stopped_at"] == "pair:paydb/promote"
+    assert {"tier:app", "tier:data"} <= set(summary["data"]["undone"])
+
+    # the rerun resumes the same run and completes it
+    again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    assert again.rc == 0, again.stdout[-3000:]
+    assert set(tk_lab.runs()) - known == {run_id}
+    events = tk_lab.journal(run_id)
+    state = journal_state(events)
+    assert state["takeover"] == "done" and all(state["tier:" + t["name"]] == "done" for t in tk_lab.plan["tiers"])
+    # tiers in order: each starts after the previous one is done (last attempt)
+    last = {}
+    for event in events:
+        if event["step"].startswith("tier:") and event["status"] in ("started", "done"):
+            last[(event["step"], event["status"])] = event["ts"]
+    assert last[("tier:data", "done")] <= last[("tier:app", "started")]
+    assert last[("tier:app", "done")] <= last[("tier:web", "started")]
+
+    vms = recovery_vms(tk_lab)
+    wanted = expected_ips(tk_lab)
+    assert sorted(vms) == sorted(wanted)  # every VM of the plan, registered once, nothing else
+    for name, ip in wanted.items():
+        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+    assert set(primary_power(tk_lab).values()) == {"poweredOff"}
+
+    with tk_lab.pg("standby") as conn:  # the new primary has every row written before the takeover
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
+        assert rows(conn) == written
+
+    records = tk_lab.records(run_id)
+    zero = {r["subject"]: r for r in records if r["kind"] == "check" and r["name"] == "zero_loss"}
+    assert set(zero) == {"pair:paydb", "pair:vmstore"} and {r["status"] for r in zero.values()} == {"ok"}
+    summary = [r for r in records if r["kind"] == "summary" and r["name"] == "takeover"][-1]
+    rpo, rto = summary["data"]["rpo"], summary["data"]["rto"]
+    assert rpo["zero_loss"] is True and rpo["achieved_seconds"] == 0 and rpo["objective_seconds"] == 60
+    assert rto["achieved_seconds"] > 0 and rto["objective_seconds"] == 900
+    assert rto["start"] < rto["end"]
+    assert [t["tier"] for t in summary["data"]["tier_timings"]] == ["data", "app", "web"]
+    timing = [r for r in records if r["kind"] == "timing" and r["role"] == "takeover" and r["name"].startswith("tier ")]
+    assert {r["data"]["tier"] for r in timing} >= {"data", "app", "web"}
+    assert all(r["data"]["start"] <= r["data"]["end"] for r in timing)
+    assert "lab-db-secret" not in json.dumps(records) and "lab-vcenter-secret" not in json.dumps(events)
+
+
+def test_a_rerun_changes_nothing_and_duplicates_nothing(tk_lab):
+    before = recovery_vms(tk_lab)
+    known = set(tk_lab.runs())
+    run = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.stats.get("changed", 0) == 0
+    assert recovery_vms(tk_lab) == before
+    (new,) = set(tk_lab.runs()) - known  # the finished takeover is not resumed: a new run, every step idempotent
+    summary = [r for r in tk_lab.records(new) if r["kind"] == "summary" and r["name"] == "takeover"][-1]
+    assert summary["status"] == "ok" and summary["data"]["already_taken_over"] is True
+    assert summary["data"]["rto"]["achieved_seconds"] is None
+
+
+def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
+    assert labctl("down", "--lab-dir", LAB_DIR, "--purge").returncode == 0
+    shutil.rmtree(tk_lab.evidence, ignore_errors=True)
+    tk_lab.up()
+    baseline = tk_lab.play("continuity.recovery.baseline", recovery_run_id="20000101T000001Z")
+    assert baseline.rc == 0, baseline.stdout[-3000:]
+    with tk_lab.pg("primary") as conn:
+        conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
+        conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
+        written = rows(conn)
+        target = conn.execute("select pg_current_wal_lsn()::text").fetchone()[0]
+    with tk_lab.pg("standby") as conn:  # replicated before the disaster
+        for _unused in range(100):
+            if conn.execute("select pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
+                break
+            subprocess.run(["sleep", "0.2"], check=True)
+    # the primary site goes away: its vCenter and its database
+    with open(os.path.join(LAB_DIR, "run", "vcsim-primary.pid"), encoding="utf-8") as handle:
+        os.kill(int(handle.read().strip()), 15)
+    with open(os.path.join(tk_lab.info["postgres"]["primary"]["data_dir"], "postmaster.pid"), encoding="utf-8") as handle:
+        os.kill(int(handle.readline().strip()), 3)  # SIGQUIT: immediate shutdown, like a crash
+    subprocess.run(["sleep", "2"], check=True)
+
+    closed = {"start": iso(-5), "end": iso(-4)}
+    refused = tk_lab.play(TAKEOVER, takeover_mode="emergency", recovery_change_window=closed)
+    assert refused.rc != 0 and "recovery_emergency" in failure_text(refused)
+    run = tk_lab.play(TAKEOVER, takeover_mode="emergency", recovery_emergency=True, recovery_change_window=closed)
+    assert run.rc == 0, run.stdout[-3000:]
+
+    vms = recovery_vms(tk_lab)
+    wanted = expected_ips(tk_lab)
+    assert sorted(vms) == sorted(wanted)
+    for name, ip in wanted.items():
+        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+    with tk_lab.pg("standby") as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
+        assert rows(conn) == written
+
+    run_id = tk_lab.runs()[-1]
+    records = tk_lab.records(run_id)
+    reference = [r for r in records if r["kind"] == "check" and r["name"] == "reference"][-1]
+    assert reference["data"]["source"].endswith("baseline-20000101T000001Z.json")
+    summary = [r for r in records if r["kind"] == "summary" and r["name"] == "takeover"][-1]
+    assert summary["data"]["mode"] == "emergency" and summary["data"]["emergency_declared"] is True
+    paydb = summary["data"]["rpo"]["pairs"]["paydb"]
+    assert paydb["mode"] == "emergency" and paydb["source"]
+    if paydb["exact"]:  # every row was replicated before the crash: nothing lost
+        assert paydb["lost_transactions"] == 0
+    assert summary["data"]["rto"]["achieved_seconds"] > 0
+    assert "primary:shutdown" not in {b["step"] for b in summary["data"]["breakdown"]}
