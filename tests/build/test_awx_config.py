@@ -217,3 +217,19 @@ def test_the_issue_workflows_exist() -> None:
     drill = next(w for w in CONFIG["controller_workflows"] if "drill" in w["name"])
     order = [n["unified_job_template"]["name"].rsplit(" ", 1)[1] for n in drill["workflow_nodes"]]
     assert order == ["baseline", "drill", "report"]
+
+
+def test_configure_playbook_passes_every_key_it_is_given() -> None:
+    """docs/awx/configure.yml hands each controller.yml key to its module (none silently dropped)."""
+    with open(os.path.join(REPO_ROOT, "docs", "awx", "configure.yml"), encoding="utf-8") as handle:
+        [play] = yaml.safe_load(handle)
+    by_loop = {}
+    for task in play["tasks"]:
+        module = next(k for k in task if k.startswith("awx.awx."))
+        section = task["loop"].strip("{} ")
+        by_loop[section] = (module, set(task[module]))
+    assert set(by_loop) == set(MODULE_OPTIONS), sorted(set(MODULE_OPTIONS) ^ set(by_loop))
+    for section, (module, passed) in by_loop.items():
+        assert passed <= MODULE_OPTIONS[section], (module, passed - MODULE_OPTIONS[section])
+        used = set().union(*(set(item) for item in CONFIG[section]))
+        assert used <= passed, "%s: %s not passed to %s" % (section, sorted(used - passed), module)

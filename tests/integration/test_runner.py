@@ -36,9 +36,7 @@ BIN = os.path.dirname(sys.executable)
 LAB_DIR = os.environ.get("RUNNER_LAB_DIR", "/var/lib/crl-runner-it")
 OFFSET = os.environ.get("RUNNER_LAB_PORT_OFFSET", "350")
 CONTROLLER = os.path.join(REPO, "docs", "awx", "controller.yml")
-# The job template whose playbook the test launches as the drill job (see the module docstring).
 DRILL_TEMPLATE = "continuity.recovery drill"
-FALLBACK_TEMPLATE = "continuity.recovery baseline"
 # Where the job writes its evidence: inside its own artifacts directory.
 ARTIFACT_EVIDENCE_ROOT = "{{ lookup('ansible.builtin.env', 'AWX_ISOLATED_DATA_DIR') }}/evidence"
 SECRETS = ("lab-vcenter-secret", "lab-db-secret", "lab-repl-secret")
@@ -98,9 +96,10 @@ class Job:
         self.extravars.update(extra or {})
         self._write(os.path.join(env, "extravars"), self.extravars)
         # what the execution environment provides: the collection (here the work tree's link) and
-        # ansible on PATH; LAB_DIR points the lab inventory's protect settings at this lab
+        # ansible on PATH; LAB_DIR/LAB_PORT_OFFSET point the lab inventory's settings at this lab
         self._write(os.path.join(env, "envvars"), {
             "LAB_DIR": LAB_DIR,
+            "LAB_PORT_OFFSET": OFFSET,  # the lab inventory's drill clone port follows it
             "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".build", "collections"),
             "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
         })
@@ -137,10 +136,6 @@ class Job:
         return sorted(glob.glob(os.path.join(self.artifacts, "evidence", plan_name, "*")))
 
 
-def _has_playbook(template):
-    return bool(template) and os.path.isfile(os.path.join(REPO, template["playbook"]))
-
-
 def _roles_of(playbook):
     with open(os.path.join(REPO, playbook), encoding="utf-8") as handle:
         plays = yaml.safe_load(handle)
@@ -173,16 +168,13 @@ def test_protect_then_drill_job_through_ansible_runner(runner_lab, tmp_path):
     canaries = [r for r in records if r["role"] == "protect" and r["name"] == "canary"]
     assert canaries and all(r["status"] == "ok" for r in canaries)
 
-    name = DRILL_TEMPLATE if _has_playbook(jobs.get(DRILL_TEMPLATE)) else FALLBACK_TEMPLATE
-    # a survey answer other than the default: this lab's own clone port, clear of other labs' drills
-    drill = Job(tmp_path, "drill", jobs[name], plan, extra={"drill_clone_port": 55432 + int(OFFSET)}
-                if name == DRILL_TEMPLATE else None)
+    drill = Job(tmp_path, "drill", jobs[DRILL_TEMPLATE], plan)
     drill.run()
     _assert_successful(drill)
 
     # the evidence directory of the run is inside the job's artifacts
     [run_dir] = drill.evidence_runs(plan["name"])
-    if name == DRILL_TEMPLATE and "report" not in _roles_of(jobs[name]["playbook"]):
+    if "report" not in _roles_of(jobs[DRILL_TEMPLATE]["playbook"]):
         # the drill workflow's next node: the report job template on the drill job's evidence directory
         report = Job(tmp_path, "report", jobs["continuity.recovery report"], plan,
                      extra={"recovery_evidence_dir": run_dir})
@@ -195,24 +187,26 @@ def test_protect_then_drill_job_through_ansible_runner(runner_lab, tmp_path):
     # the project's ansible.cfg applies to the job (as in AWX): the timeline callback recorded its tasks
     timings = [r for r in records if r["kind"] == "timing"]
     assert timings and {r["run_id"] for r in records} == {os.path.basename(run_dir)}
-    if name == DRILL_TEMPLATE:
-        [summary] = [r for r in records if r["role"] == "drill" and r["kind"] == "summary"]
-        assert summary["status"] == "ok", summary
-        assert summary["data"]["vms_cloned"] > 0 and summary["data"]["vms_verified"] == summary["data"]["vms_cloned"]
-        assert summary["data"]["databases_verified"] >= 1 and summary["data"]["cleanup"] == "ok"
-        unchanged = [r for r in records if r["name"] == "production_unchanged"]
-        assert unchanged and unchanged[-1]["status"] == "ok", unchanged
-        assert {"report.html", "report.json", "report.md"} <= set(files), files
-        with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as handle:
-            report_model = json.load(handle)
-        assert "drill" in json.dumps(report_model)
-    else:
-        assert any(f.startswith("baseline-") and f.endswith(".json") for f in files), files
+    [summary] = [r for r in records if r["role"] == "drill" and r["kind"] == "summary"]
+    assert summary["status"] == "ok", summary
+    assert summary["data"]["vms_cloned"] > 0 and summary["data"]["vms_verified"] == summary["data"]["vms_cloned"]
+    assert summary["data"]["databases_verified"] >= 1 and summary["data"]["cleanup"] == "ok"
+    unchanged = [r for r in records if r["name"] == "production_unchanged"]
+    assert unchanged and unchanged[-1]["status"] == "ok", unchanged
+    assert {"report.html", "report.json", "report.md"} <= set(files), files
+    with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as handle:
+        report_model = json.load(handle)
+    assert report_model["verdict"] == {"ok": True, "problems": []}, report_model["verdict"]
+    [drill_role] = [r for r in report_model["roles"] if r["role"] == "drill"]
+    assert drill_role["ran"] and drill_role["checks_failed"] == 0 and drill_role["checks_passed"] > 0
     for path in glob.glob(os.path.join(run_dir, "*")):
         assert oct(os.stat(path).st_mode & 0o777) == "0o600", path
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
         assert not [s for s in SECRETS if s in text], path
-    # the job's stdout as AWX shows it: no secret of the plan passed as extra vars
-    stdout = drill.read("stdout")
-    assert not [s for s in SECRETS if s in stdout]
+    # what AWX stores and shows of the job - its stdout and every job event (task results with their
+    # invocation) - holds no secret of the plan, although the plan came in as extra vars
+    for job in (protect, drill):
+        assert not [s for s in SECRETS if s in job.read("stdout")], job.ident
+        leaks = sorted({(e["event_data"].get("task"), s) for e in job.events() for s in SECRETS if s in json.dumps(e)})
+        assert not leaks, "%s job events carry secrets: %s" % (job.ident, leaks)
