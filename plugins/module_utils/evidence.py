@@ -44,6 +44,25 @@ def redact(value):
     return value
 
 
+def secret_values(value):
+    """Every non-empty string value of a secret-named key in ``value``, at any depth (the keys redact masks).
+
+    Modules add these to ``AnsibleModule.no_log_values`` so that secrets nested in a
+    dict option (a recovery plan's passwords) never reach results, logs or job events.
+    """
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _SECRET_KEY.search(key) and isinstance(item, str) and item:
+                found.add(item)
+            else:
+                found |= secret_values(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found |= secret_values(item)
+    return found
+
+
 def ensure_dir(path):
     """Create ``path`` (and parents) with mode 0700; tighten an existing one."""
     os.makedirs(path, mode=0o700, exist_ok=True)

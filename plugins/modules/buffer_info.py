@@ -139,12 +139,11 @@ query_result:
   type: raw
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import RecoveryError
 from ansible_collections.continuity.recovery.plugins.module_utils.query import apply_query
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import args as rargs
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import buffer, linkstate
+from ansible_collections.continuity.recovery.plugins.module_utils.safe_module import SafeModule
 
 
 def main():
@@ -152,7 +151,7 @@ def main():
     spec.update(sample_seconds=dict(type="float", default=2.0), objectives=dict(type="dict", default={}),
                 link_state_dir=dict(type="path", default="~/.cache/continuity.recovery/links"),
                 query=dict(type="str"))
-    module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
+    module = SafeModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
     result = dict(changed=False, queries=[])
     directory = module.params["link_state_dir"] or None
     try:

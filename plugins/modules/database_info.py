@@ -150,7 +150,7 @@ query_result:
   type: raw
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.continuity.recovery.plugins.module_utils import database, postgres
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import (
@@ -160,6 +160,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.postgres_args 
     postgresql_argument_spec,
 )
 from ansible_collections.continuity.recovery.plugins.module_utils.query import apply_query
+from ansible_collections.continuity.recovery.plugins.module_utils.safe_module import SafeModule
 
 
 def main():
@@ -168,7 +169,7 @@ def main():
         allow_unreachable=dict(type="bool", default=False),
         query=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SafeModule(argument_spec=argument_spec, supports_check_mode=True)
     if not postgres.HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib("psycopg"), exception=str(postgres.PSYCOPG_IMPORT_ERROR))
 

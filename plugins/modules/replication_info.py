@@ -116,17 +116,16 @@ query_result:
   type: raw
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import RecoveryError
 from ansible_collections.continuity.recovery.plugins.module_utils.query import apply_query
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import args as rargs
+from ansible_collections.continuity.recovery.plugins.module_utils.safe_module import SafeModule
 
 
 def main():
     spec = rargs.replication_argument_spec()
     spec.update(query=dict(type="str"))
-    module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
+    module = SafeModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
     result = dict(changed=False, queries=[])
     try:
         driver = rargs.make_driver(module.params, check_mode=True)

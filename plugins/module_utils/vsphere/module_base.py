@@ -13,9 +13,10 @@ JMESPath ``query`` and always returns ``vcenter_calls``.
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import RecoveryError
+from ansible_collections.continuity.recovery.plugins.module_utils.safe_module import SafeModule
 from ansible_collections.continuity.recovery.plugins.module_utils.query import apply_query
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.args import (
     session_kwargs,
@@ -45,7 +46,9 @@ class VsphereModule:
         spec = vsphere_argument_spec()
         spec.update(self.module_spec())
         module_kwargs.setdefault("supports_check_mode", True)
-        self.module = AnsibleModule(argument_spec=spec, **module_kwargs)
+        # SafeModule: secrets nested in dict options (a recovery plan's passwords) are masked
+        # in results, failures, the invocation echo and logs, like no_log options
+        self.module = SafeModule(argument_spec=spec, **module_kwargs)
         self.params = self.module.params
 
     # -- to implement --------------------------------------------------------------

@@ -66,3 +66,12 @@ def test_write_json_is_atomic_redacted_and_private(tmp_path):
 def test_write_refuses_paths_outside_the_directory(tmp_path, name):
     with pytest.raises(ValueError):
         evidence.write_text(str(tmp_path), name, "x")
+
+
+def test_secret_values_finds_every_secret_at_any_depth():
+    plan = {"sites": {"primary": {"vcenter": {"password": "vc-pw", "username": "admin"}}},
+            "replication": [{"primary": {"password": "db-pw"}, "standby": {"password": None}},
+                            {"replication_password": "repl-pw", "api_key": "", "token": "tok"}],
+            "name": "payments"}
+    assert evidence.secret_values(plan) == {"vc-pw", "db-pw", "repl-pw", "tok"}
+    assert evidence.secret_values(["password", {"user": "password"}]) == set()
