@@ -585,6 +585,11 @@ class PostgresqlDriver(Driver):
                 return os.path.getsize(os.path.join(wal_dir, name))
         return None
 
+    def _waldump_major(self, side):
+        res = self._run_pg(side, "pg_waldump", ["-V"], check=False)
+        match = re.search(r"(\d+)(?:\.\d+)?", res.stdout or "")
+        return int(match.group(1)) if match else 0
+
     def _read_wal(self, side, start, timeline):
         """pg_waldump of ``side``'s own WAL (its pg_wal, else its archive_dir) on ``timeline`` from the start
         of the WAL segment before the one holding ``start`` (changes of transactions that committed after
@@ -601,11 +606,14 @@ class PostgresqlDriver(Driver):
             if previous >= 0 and os.path.exists(os.path.join(wal_dir, "%08X%08X%08X" % (
                     int(timeline), (previous // segsize) // per_id, (previous // segsize) % per_id))):
                 window = previous
-            res = self._run_pg(side, "pg_waldump", ["-p", wal_dir, "-s", lsn.format_lsn(window),
-                                                    "-t", str(int(timeline))], check=False, env={"TZ": "UTC"})
+            args = ["-p", wal_dir, "-s", lsn.format_lsn(window), "-t", str(int(timeline))]
+            if self._waldump_major(side) >= 15:
+                # only the records that matter (PostgreSQL 15 accepts several -r): a long cut means a lot of WAL
+                args += ["-r", "Heap", "-r", "Heap2", "-r", "Transaction"]
+            res = self._run_pg(side, "pg_waldump", args, check=False, env={"TZ": "UTC"})
             parsed = divergence.parse_waldump((res.stdout or "") + (res.stderr or ""), after=start)
             parsed["wal_dir"] = wal_dir
-            if parsed["readable"] and parsed["window_start_lsn"]:
+            if parsed["readable"]:
                 return parsed
         return parsed
 
@@ -678,7 +686,7 @@ class PostgresqlDriver(Driver):
                 parsed = self._read_wal(self.primary, point, old_tli)
             except RecoveryError as exc:
                 parsed = {"readable": False, "error": str(exc)}
-        if parsed and parsed["readable"] and parsed.get("window_start_lsn"):
+        if parsed and parsed["readable"]:
             names = self._classify(self.standby, list(parsed["relations"]))
             counts = self._lost_summary(parsed, names)
             if parsed["last_commit_before"]:

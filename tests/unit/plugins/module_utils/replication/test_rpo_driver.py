@@ -36,6 +36,8 @@ class FakeRunner:
 
     def run(self, argv, **_kwargs):
         self.commands.append(" ".join(str(a) for a in argv))
+        if argv[-1] == "-V":
+            return subprocess.CompletedProcess(argv, 0, "pg_waldump (PostgreSQL) 15.18\n", "")
         return subprocess.CompletedProcess(argv, 1, self.text, "")
 
 
@@ -72,7 +74,8 @@ def test_emergency_counted_from_the_old_primarys_wal(tmp_path):
     assert rpo["last_lost_commit"] == "2026-12-01T06:43:31.369511+00:00"
     assert rpo["achieved_seconds"] == 1.869511          # last lost commit - last replayed commit
     # the read window starts one segment before the divergence point's
-    assert driver.runner.commands[0].endswith("pg_waldump -p %s -s 0/3000000 -t 1" % (tmp_path / "old" / "pg_wal"))
+    assert driver.runner.commands[-1].endswith("pg_waldump -p %s -s 0/3000000 -t 1 -r Heap -r Heap2 -r Transaction"
+                                               % (tmp_path / "old" / "pg_wal"))
 
 
 def test_estimate_when_the_wal_is_not_here(tmp_path):
@@ -92,11 +95,11 @@ class ProgramRunner(FakeRunner):
     """Answers per program: pg_controldata says timeline 1; pg_waldump replays ``text``."""
 
     def run(self, argv, **_kwargs):
-        self.commands.append(" ".join(str(a) for a in argv))
         if argv[0].endswith("pg_controldata"):
+            self.commands.append(" ".join(str(a) for a in argv))
             return subprocess.CompletedProcess(argv, 0, "Latest checkpoint's TimeLineID:       1\n", "")
         if argv[0].endswith("pg_waldump"):
-            return subprocess.CompletedProcess(argv, 1, self.text, "")
+            return super().run(argv)
         raise AssertionError("unexpected program %s" % argv[0])
 
 
@@ -122,7 +125,8 @@ def test_quarantine_check_mode_says_what_it_would_extract(tmp_path):
                                " into %s" % result["path"]]
     assert not (tmp_path / "q").exists()
     assert outcome.details["divergence"]["wal_end_lsn"] == "0/401D3E0"
-    assert [c.split()[0].rsplit("/", 1)[-1] for c in driver.runner.commands] == ["pg_controldata", "pg_waldump"]
+    assert [c.split()[0].rsplit("/", 1)[-1] for c in driver.runner.commands] == [
+        "pg_controldata", "pg_waldump", "pg_waldump"]                   # -V, then the read: nothing started
 
 
 def test_quarantine_file_already_there_is_reused_not_rewritten(tmp_path):
