@@ -3,7 +3,7 @@
 On a lab of its own (FAILBACK_LAB_DIR, default /var/lib/crl-failback-it, port offset
 FAILBACK_LAB_PORT_OFFSET=340), purged at the end; the shared lab is never touched.
 
-1. protect (the protect role, that lab's plan);
+1. protect (the protect role, that lab's plan), then baseline (the reference an emergency takeover needs);
 2. writers insert one row per transaction into the plan's database, each with its own log:
    an id is logged as attempted before the INSERT and as acked only after COMMIT returned;
 3. the recovery site stops receiving WAL (its WAL receiver is switched off: a link cut) while
@@ -27,9 +27,11 @@ import glob
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -58,7 +60,7 @@ def labctl(*args):
 
 
 @pytest.fixture(scope="module")
-def fb_lab(tmp_path_factory):
+def fb_lab():
     if os.path.exists(os.path.join(LAB_DIR, ".continuity-recovery-lab")):
         labctl("down", "--lab-dir", LAB_DIR, "--purge")  # a fresh lab: earlier runs may have left it failed over
     res = labctl("up", "--lab-dir", LAB_DIR, "--port-offset", OFFSET)
@@ -68,12 +70,14 @@ def fb_lab(tmp_path_factory):
         lab = json.load(handle)
     plan = json.loads(labctl("plan", "--lab-dir", LAB_DIR, "--port-offset", OFFSET, "--format", "json").stdout)
     lab["plan"] = plan["recovery_plan"]
-    lab["evidence"] = str(tmp_path_factory.mktemp("failback-evidence"))
-    lab["logs"] = str(tmp_path_factory.mktemp("failback-writers"))
+    work = tempfile.mkdtemp(prefix="crl-failback-it-")  # not pytest's tmp: kept while the module runs
+    lab["evidence"], lab["logs"] = os.path.join(work, "evidence"), os.path.join(work, "writers")
+    os.makedirs(lab["logs"])
     lab["state"] = {}
     yield lab
-    if os.environ.get("FAILBACK_KEEP_LAB"):  # debugging: leave the lab as the tests left it
+    if os.environ.get("FAILBACK_KEEP_LAB"):  # debugging: leave the lab and the evidence as the tests left them
         return
+    shutil.rmtree(work)
     res = labctl("down", "--lab-dir", LAB_DIR, "--purge")
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -236,11 +240,13 @@ def module_play(tmp_path, name, tasks):
 
 
 # ------------------------------------------------------------------ the test, in order
-def test_protect(fb_lab):
+def test_protect_and_baseline(fb_lab):
     with connect(fb_lab, "primary", autocommit=True) as conn:
         conn.execute("CREATE TABLE public.fb_writer (id bigint PRIMARY KEY, writer int NOT NULL, note text NOT NULL,"
                      " at timestamptz NOT NULL DEFAULT now())")
     run = playbook(fb_lab, "protect.yml")
+    assert run.rc == 0, run.stdout[-4000:]
+    run = playbook(fb_lab, "baseline.yml")  # the reference configuration an emergency takeover starts from
     assert run.rc == 0, run.stdout[-4000:]
     with connect(fb_lab, "standby") as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
@@ -281,7 +287,8 @@ def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path):
     if by == "role":
         run = playbook(lab, "takeover.yml", takeover_mode="emergency", recovery_emergency=True)
         assert run.rc == 0, run.stdout[-5000:]
-        rpo = next(r["data"]["rpo"] for r in reversed(records(lab, "takeover")) if (r.get("data") or {}).get("rpo"))
+        rpo = [r["data"]["rpo"] for r in records(lab, "takeover")
+               if r["kind"] == "change" and r["name"] == "promote" and r["subject"] == "pair:paydb"][-1]
         state["takeover_by"] = "role"
     else:  # the takeover driven through the modules
         vc = lab["sites"]["recovery"]["vcenter"]
