@@ -263,11 +263,10 @@ commands:
 
 import uuid
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import RecoveryError
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import args as rargs
 from ansible_collections.continuity.recovery.plugins.module_utils.replication.base import STATES
+from ansible_collections.continuity.recovery.plugins.module_utils.safe_module import SafeModule
 
 
 def main():
@@ -275,7 +274,7 @@ def main():
     spec.update(state=dict(type="str", default="present", choices=list(STATES)),
                 final_sync=dict(type="bool", default=True), canary=dict(type="bool", default=False),
                 quarantine_dir=dict(type="path"))
-    module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
+    module = SafeModule(argument_spec=spec, required_if=rargs.REQUIRED_IF, supports_check_mode=True)
     result = dict(changed=False, pair=module.params["name"], engine=module.params["engine"],
                   state=module.params["state"], actions=[], reseeded=False, reseed_reason=None,
                   transfer=None, details={}, status={}, rpo=None, quarantine=None, queries=[], commands=[])
