@@ -17,7 +17,7 @@ from ansible_collections.continuity.recovery.plugins.modules import buffer_info,
 FRAGMENT = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
 EXTRA = {
     replication: {"state": {"type": "str", "default": "present"}, "final_sync": {"type": "bool", "default": True},
-                  "canary": {"type": "bool", "default": False}},
+                  "canary": {"type": "bool", "default": False}, "quarantine_dir": {"type": "path"}},
     replication_info: {"query": {"type": "str"}},
     buffer_info: {"sample_seconds": {"type": "float", "default": 2.0}, "objectives": {"type": "dict", "default": {}},
                   "link_state_dir": {"type": "path", "default": "~/.cache/continuity.recovery/links"},
