@@ -595,7 +595,7 @@ class Cutover:
             view.vm_rows.update({r["name"]: r for r in inventory.retrieve(view.session, vim.VirtualMachine, ["name"],
                                                                           root=view.dc) if r["name"]})
             states = view.read_vms(names)
-            self.phase(view.session, "mark_source", register, lambda i: view.session.call(
+            self.phase(view.session, "mark_source", self.alive(register), lambda i: view.session.call(
                 states[i["name"]]["obj"].ReconfigVM_Task, spec=vim.vm.ConfigSpec(extraConfig=[
                     vim.option.OptionValue(key=cplan.MARKER_ROLE, value=cplan.ROLE_DRILL_SOURCE),
                     vim.option.OptionValue(key=cplan.MARKER_SOURCE, value=i["name"])])))
