@@ -150,6 +150,22 @@ base_backup:
   returned: with O(state=present)
   type: str
   sample: 20261123T180000Z
+created:
+  description: Whether the clone was made (or, in check mode, would be made) by this call.
+  returned: with O(state=present)
+  type: bool
+started:
+  description: Whether an existing, stopped clone was started (or would be).
+  returned: with O(state=present)
+  type: bool
+removed:
+  description: Whether the clone was removed (or would be).
+  returned: with O(state=absent)
+  type: bool
+log_file:
+  description: Server log of the clone.
+  returned: when the clone was made
+  type: str
 timeline:
   description: Timeline of the clone after promotion.
   returned: when the clone was made or started
