@@ -64,8 +64,24 @@ def secret_values(value):
 
 
 def ensure_dir(path):
-    """Create ``path`` (and parents) with mode 0700; tighten an existing one."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    """Create ``path`` (and parents) with mode 0700; tighten an existing one.
+
+    ``os.makedirs`` gives the parents it creates the default mode (0755 under the usual
+    umask): each missing component is created here with 0700 instead. Parents that
+    already existed keep their mode.
+    """
+    missing = []
+    head = os.path.abspath(path)
+    while head and not os.path.isdir(head) and os.path.dirname(head) != head:
+        missing.append(head)
+        head = os.path.dirname(head)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(directory, 0o700)
     os.chmod(path, 0o700)
     return path
 

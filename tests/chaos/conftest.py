@@ -127,6 +127,8 @@ def figures(request):
     yield item
     report = getattr(request.node, "_chaos_call_report", None)
     outcome = report.outcome if report is not None else "error"
+    if report is not None and report.skipped and hasattr(report, "wasxfail"):
+        outcome = "xfailed"  # a known gap, documented where the test says why
     recorder.record(item, outcome, time.monotonic() - started)
 
 

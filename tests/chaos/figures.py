@@ -60,6 +60,11 @@ class Item:
         self.notes.append(text)
 
 
+def _worst(outcomes):
+    order = ["passed", "xfailed", "skipped", "failed", "error"]
+    return max(outcomes, key=lambda o: order.index(o) if o in order else len(order))
+
+
 class Recorder:
     def __init__(self, path=None):
         self.path = path or os.environ.get("CHAOS_FIGURES") or DEFAULT_PATH
@@ -87,12 +92,24 @@ class Recorder:
         self.save()
 
     def record(self, item, outcome, duration):
-        self.data["items"][item.key] = {
-            "title": item.title, "test": item.test, "outcome": outcome,
-            "duration_seconds": round(duration, 1), "recorded_at": utcnow(),
+        """Store the item's figures; several tests of one item in one run are merged (figures, notes,
+        tests), and the item's outcome is the worst of theirs."""
+        entry = {
+            "title": item.title, "test": item.test, "tests": [item.test], "outcome": outcome,
+            "outcomes": {item.test: outcome}, "duration_seconds": round(duration, 1), "recorded_at": utcnow(),
             "run_started_at": self.data["run"].get("started_at"),
-            "figures": item.figures, "notes": item.notes,
+            "figures": dict(item.figures), "notes": list(item.notes),
         }
+        previous = self.data["items"].get(item.key)
+        if previous and previous.get("run_started_at") == entry["run_started_at"]:
+            outcomes = dict(previous.get("outcomes") or {}, **entry["outcomes"])
+            entry.update(
+                tests=sorted(outcomes), outcomes=outcomes, test=", ".join(sorted(outcomes)),
+                outcome=_worst(outcomes.values()),
+                duration_seconds=round(previous.get("duration_seconds", 0) + duration, 1),
+                figures=dict(previous.get("figures") or {}, **item.figures),
+                notes=list(previous.get("notes") or []) + list(item.notes))
+        self.data["items"][item.key] = entry
         self.save()
 
     def save(self):
