@@ -66,8 +66,8 @@ def _write_inventory(path: str) -> str:
 
 
 # next to the generated RST (.build/docs/rst/..), never in the source tree
-_BUILD_DIR = os.environ.get("DOCS_BUILD_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                                             ".build", "docs")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_BUILD_DIR = os.environ.get("DOCS_BUILD_DIR") or os.path.join(_HERE, "..", "..", ".build", "docs")
 _INVENTORY = _write_inventory(os.path.join(os.path.abspath(_BUILD_DIR), "ansible_devel.inv"))
 intersphinx_mapping = {"ansible_devel": (ANSIBLE_DOCS, _INVENTORY)}
 intersphinx_disabled_reftypes = []

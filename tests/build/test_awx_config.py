@@ -189,8 +189,8 @@ def test_workflows_link_defined_templates_and_nodes() -> None:
             assert set(node) <= NODE_KEYS, (workflow["name"], node["identifier"], set(node) - NODE_KEYS)
             ujt = node["unified_job_template"]
             if ujt["type"] == "job_template":
-                assert ujt["name"] in TEMPLATES, "%s: node %s runs undefined %s" % (workflow["name"],
-                                                                                   node["identifier"], ujt["name"])
+                assert ujt["name"] in TEMPLATES, "%s: node %s runs undefined %s" % (
+                    workflow["name"], node["identifier"], ujt["name"])
             else:
                 assert ujt["type"] == "workflow_approval" and ujt.get("timeout"), (workflow["name"], ujt)
             related = node["related"]

@@ -29,8 +29,6 @@ import yaml
 
 pytestmark = pytest.mark.integration
 
-
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 LAB_DIR = os.environ.get("RUNNER_LAB_DIR", "/var/lib/crl-runner-it")
