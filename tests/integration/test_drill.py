@@ -358,7 +358,7 @@ def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(d
     recs = drill_records(drill_lab, "broken")
     clones = [r for r in recs if r["name"] == "vm_clones"][0]
     assert clones["status"] == "failed" and clones["data"]["failed_vms"] == [broken]
-    assert [r["status"] for r in recs if r["name"] == "drill"] == ["failed"]
+    assert [r["status"] for r in recs if r["kind"] == "check" and r["name"] == "drill"] == ["failed"]
     assert [r["status"] for r in recs if r["name"] == "production_unchanged"] == ["ok"]
     cleanup = [r for r in recs if r["name"] == "cleanup"][0]
     assert cleanup["data"]["errors"] == [] and {s["step"] for s in cleanup["data"]["steps"]} == {
@@ -378,7 +378,7 @@ def test_a_bad_point_in_time_target_fails_cleans_up_and_says_why(drill_lab):
     assert_production_identical(drill_lab, before, production(drill_lab))
     assert recovery_artifacts(drill_lab) == []
     recs = drill_records(drill_lab, "badtarget")
-    failure = [r for r in recs if r["name"] == "drill"][0]["data"]
+    failure = [r for r in recs if r["kind"] == "check" and r["name"] == "drill"][0]["data"]
     assert "database of pair paydb" in failure["task"]
     assert "recovery ended before configured recovery target was reached" in (failure["log_tail"] or "")
     done = summary(drill_lab, "badtarget")["data"]
