@@ -227,8 +227,8 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
     assert any("stopped at tier app" in f.get("msg", "") for f in first.failures()), first.stdout[-3000:]
     (run_id,) = set(tk_lab.runs()) - known
     state = journal_state(tk_lab.journal(run_id))
-    assert state["tier:data"] == "done" and state["tier:app"] == "failed" and "tier:web" not in state
-    assert state["pair:paydb/promote"] == "done" and state["takeover"] == "started"
+    assert state["takeover/tier:data"] == "done" and state["takeover/tier:app"] == "failed" and "takeover/tier:web" not in state
+    assert state["takeover/pair:paydb/promote"] == "done" and state["takeover"] == "started"
     vms = recovery_vms(tk_lab)
     data_tier = tk_lab.plan["tiers"][0]["vms"]
     assert all(vms[n][0][0] == "poweredOn" for n in data_tier)
@@ -237,16 +237,20 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
     # what replication had not delivered arrives; the half-finished takeover is rolled back
     shutil.copy(saved, os.path.join(replica_ds, broken, broken + ".nvram"))
     shutil.move(saved, nvram)
+    vms_before, journal_before = recovery_vms(tk_lab), tk_lab.journal(run_id)
+    dry = tk_lab.play(ROLLBACK, check=True)
+    assert dry.rc == 0, dry.stdout[-3000:]
+    assert recovery_vms(tk_lab) == vms_before and tk_lab.journal(run_id) == journal_before
     back = tk_lab.play(ROLLBACK)
     assert back.rc == 0, back.stdout[-3000:]
     state = journal_state(tk_lab.journal(run_id))
-    assert state["tier:app"] == "undone" and state["tier:data"] == "undone"
-    assert state["pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
+    assert state["takeover/tier:app"] == "undone" and state["takeover/tier:data"] == "undone"
+    assert state["takeover/pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
     vms = recovery_vms(tk_lab)
     assert vms and {v[0] for regs in vms.values() for v in regs} == {"poweredOff"}
     summary = [r for r in tk_lab.records(run_id) if r["role"] == "rollback" and r["kind"] == "summary"][-1]
-    assert summary["data"]["stopped_at"] == "pair:paydb/promote"
-    assert {"tier:app", "tier:data"} <= set(summary["data"]["undone"])
+    assert summary["data"]["stopped_at"] == "takeover/pair:paydb/promote"
+    assert {"takeover/tier:app", "takeover/tier:data"} <= set(summary["data"]["undone"])
 
     # the rerun resumes the same run and completes it
     again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
@@ -254,14 +258,14 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
     assert set(tk_lab.runs()) - known == {run_id}
     events = tk_lab.journal(run_id)
     state = journal_state(events)
-    assert state["takeover"] == "done" and all(state["tier:" + t["name"]] == "done" for t in tk_lab.plan["tiers"])
+    assert state["takeover"] == "done" and all(state["takeover/tier:" + t["name"]] == "done" for t in tk_lab.plan["tiers"])
     # tiers in order: each starts after the previous one is done (last attempt)
     last = {}
     for event in events:
-        if event["step"].startswith("tier:") and event["status"] in ("started", "done"):
+        if event["step"].startswith("takeover/tier:") and event["status"] in ("started", "done"):
             last[(event["step"], event["status"])] = event["ts"]
-    assert last[("tier:data", "done")] <= last[("tier:app", "started")]
-    assert last[("tier:app", "done")] <= last[("tier:web", "started")]
+    assert last[("takeover/tier:data", "done")] <= last[("takeover/tier:app", "started")]
+    assert last[("takeover/tier:app", "done")] <= last[("takeover/tier:web", "started")]
 
     vms = recovery_vms(tk_lab)
     wanted = expected_ips(tk_lab)
@@ -351,4 +355,4 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
     if paydb["exact"]:  # every row was replicated before the crash: nothing lost
         assert paydb["lost_transactions"] == 0
     assert summary["data"]["rto"]["achieved_seconds"] > 0
-    assert "primary:shutdown" not in {b["step"] for b in summary["data"]["breakdown"]}
+    assert "takeover/primary:shutdown" not in {b["step"] for b in summary["data"]["breakdown"]}
