@@ -137,7 +137,7 @@ demo: deps lab-up ## the whole lifecycle on the lab; last line: path of the repo
 
 ## ---- tests ------------------------------------------------------------------
 
-TEST_SUITES ?= unit lint sanity build docs integration molecule
+TEST_SUITES ?= unit lint sanity build docs integration chaos molecule
 
 test: deps ## every suite in TEST_SUITES, then a summary; fails if any failed
 	@mkdir -p $(BUILD); summary=$(BUILD)/test-summary.txt; : > $$summary; \
@@ -184,6 +184,19 @@ integration: deps ## lab-up, then pytest -m integration tests/integration
 
 integration-pytest: # the integration tests alone, lab assumed up
 	$(call run_pytest,integration,tests/integration,-m integration)
+
+# The reliability suite (docs/reliability.md): tests/chaos on a lab of its own
+# (CHAOS_LAB_DIR=/var/lib/crl-chaos-it, port offset 390, purged at the end), then
+# docs/reliability.md re-rendered from .build/chaos/figures.json, passed or not.
+# CHAOS_SOAK_SECONDS bounds the soak (>= 600 by default; about 16 min in all).
+CHAOS_SOAK_SECONDS ?= 600
+chaos: deps ## reliability suite tests/chaos (link cut, overflow, bad input, security, soak) -> docs/reliability.md
+	@cd $(ROOT); rc=0; \
+	CHAOS_SOAK_SECONDS=$(CHAOS_SOAK_SECONDS) CHAOS_COMMAND="make chaos CHAOS_SOAK_SECONDS=$(CHAOS_SOAK_SECONDS)" \
+	  pytest tests/chaos $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "chaos: FAILED: pytest collected no test in tests/chaos (exit 5)"; fi; \
+	$(VENV)/bin/python tests/chaos/render_reliability.py; \
+	exit $$rc
 
 # molecule in collection mode: run from the collection root (where galaxy.yml
 # is); it then takes its scenarios from extensions/molecule/**/molecule.yml

@@ -27,7 +27,24 @@ BEGIN, END = "<!-- BEGIN chaos-figures -->", "<!-- END chaos-figures -->"
 
 
 def _mib(value):
-    return "n/a" if value is None else "%.1f MiB" % (value / 1048576.0)
+    if value is None:
+        return "n/a"
+    if value < 1048576:
+        return "%.0f KiB" % (value / 1024.0)
+    return "%.1f MiB" % (value / 1048576.0)
+
+
+def _outcome(entry):
+    """'passed', or per-test counts when an item has several tests ('3 passed, 1 xfailed (known gap)')."""
+    outcomes = list((entry.get("outcomes") or {}).values())
+    if len(outcomes) <= 1:
+        return entry["outcome"]
+    counts = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    order = ["failed", "error", "passed", "xfailed", "skipped"]
+    return ", ".join("%d %s%s" % (counts[o], o, " (known gap)" if o == "xfailed" else "")
+                     for o in sorted(counts, key=lambda o: order.index(o) if o in order else 9))
 
 
 def _kib(value):
@@ -110,7 +127,7 @@ def render(data):
         else:
             stale = "" if entry.get("run_started_at") == run.get("started_at") else " (earlier run)"
             lines.append("| %s %s | `tests/chaos/%s` | %s | %s | %s%s |" % (
-                key, title, test, entry["outcome"], headline(key, entry.get("figures")).replace("|", "\\|"),
+                key, title, test, _outcome(entry), headline(key, entry.get("figures")).replace("|", "\\|"),
                 entry.get("recorded_at"), stale))
     lines.append("")
     for key, (title, test, _what) in catalogue.ITEMS.items():
@@ -118,8 +135,8 @@ def render(data):
         if not entry:
             continue
         lines += ["### %s %s: every figure" % (key, title), "",
-                  "`%s`, %s in %s s, recorded %s." % (entry["test"], entry["outcome"], entry["duration_seconds"],
-                                                    entry["recorded_at"]), "",
+                  "`%s`: %s in %s s, recorded %s." % (entry["test"], _outcome(entry), entry["duration_seconds"],
+                                                     entry["recorded_at"]), "",
                   "| figure | value |", "| --- | --- |"]
         lines += ["| %s | %s |" % (k, _value(v)) for k, v in sorted((entry.get("figures") or {}).items())]
         for note in entry.get("notes") or []:
