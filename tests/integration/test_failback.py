@@ -293,15 +293,15 @@ def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path):
     else:  # the takeover driven through the modules
         vc = lab["sites"]["recovery"]["vcenter"]
         conn = {k: vc[k] for k in ("hostname", "port", "username", "password", "validate_certs")}
+        promote_pg = dict(pair_args(lab, "paydb"), state="promoted")
+        promote_rs = dict(pair_args(lab, "vmstore"), state="promoted")
+        present = dict(conn, plan=lab["plan"], state="present")
+        vms = dict(conn, plan=lab["plan"], action="takeover", mode="emergency")
         run = module_play(str(tmp_path), "emergency takeover", [
-            {"name": "promote paydb", "continuity.recovery.replication": dict(pair_args(lab, "paydb"), state="promoted"),
-             "register": "pg"},
-            {"name": "promote vmstore", "continuity.recovery.replication": dict(pair_args(lab, "vmstore"),
-                                                                                state="promoted")},
-            {"name": "present replica", "continuity.recovery.storage_mapping": dict(conn, plan=lab["plan"],
-                                                                                   state="present")},
-            {"name": "vms", "continuity.recovery.host_cutover": dict(conn, plan=lab["plan"], action="takeover",
-                                                                    mode="emergency")},
+            {"name": "promote paydb", "continuity.recovery.replication": promote_pg},
+            {"name": "promote vmstore", "continuity.recovery.replication": promote_rs},
+            {"name": "present replica", "continuity.recovery.storage_mapping": present},
+            {"name": "vms", "continuity.recovery.host_cutover": vms},
         ])
         assert run.rc == 0, run.stdout[-5000:]
         rpo = run.task_results("promote paydb")[0]["rpo"]
@@ -416,8 +416,7 @@ def test_failback(fb_lab):
     # replication runs primary -> recovery again
     probe = module_play(run_dir(lab), "after failback", [
         {"name": "info", "continuity.recovery.replication_info": pair_args(lab, "paydb")},
-        {"name": "canary", "continuity.recovery.replication": dict(pair_args(lab, "paydb"), state="synced",
-                                                                  canary=True)},
+        {"name": "canary", "continuity.recovery.replication": dict(pair_args(lab, "paydb"), state="synced", canary=True)},
         {"name": "files", "continuity.recovery.replication_info": pair_args(lab, "vmstore")},
     ])
     assert probe.rc == 0, probe.stdout[-3000:]
@@ -459,5 +458,5 @@ def run_dir(lab):
 def test_failback_again_changes_nothing(fb_lab):
     run = playbook(fb_lab, "failback.yml", failback_change_window=window())
     assert run.rc == 0, run.stdout[-5000:]
-    assert run.stats.get("changed", 0) == 0, [t for t in run.data["plays"][0]["tasks"]
-                                               if t["hosts"]["localhost"].get("changed")]
+    changed = [t["task"]["name"] for t in run.data["plays"][0]["tasks"] if t["hosts"]["localhost"].get("changed")]
+    assert run.stats.get("changed", 0) == 0, changed
