@@ -257,6 +257,15 @@ class PostgresqlDriver(Driver):
         os.replace(tmp, path)
 
     # ---------------------------------------------------- standby settings
+    def _client_env(self, password):
+        """Environment of a client program (pg_basebackup, pg_rewind): its password, and the pair's
+        replication_ssl_mode as PGSSLMODE, so a seed or a rewind never copies data over a connection
+        weaker than the one streaming requires."""
+        env = {"PGPASSWORD": password or ""}
+        if self.pair.get("replication_ssl_mode"):
+            env["PGSSLMODE"] = self.pair["replication_ssl_mode"]
+        return env
+
     def _upstream_conninfo(self, upstream, follower):
         """primary_conninfo of ``follower`` streaming from ``upstream`` (contains the replication password)."""
         return pgconf.conninfo(
@@ -398,8 +407,8 @@ class PostgresqlDriver(Driver):
             os.makedirs(data_dir, mode=0o700)
         os.chmod(data_dir, 0o700)
         self._chown(node, data_dir)
-        env = {"PGPASSWORD": self.pair.get("replication_password") or upstream.get("password") or "",
-               "PGAPPNAME": "continuity.recovery"}
+        env = dict(self._client_env(self.pair.get("replication_password") or upstream.get("password")),
+                   PGAPPNAME="continuity.recovery")
         self._run_pg(node, "pg_basebackup", [
             "-D", data_dir, "-h", upstream["host"], "-p", str(upstream["port"]),
             "-U", self.pair.get("replication_user") or upstream.get("user") or "postgres",
@@ -891,9 +900,10 @@ class PostgresqlDriver(Driver):
         signal = os.path.join(old_dir, "standby.signal")
         if os.path.exists(signal):
             os.unlink(signal)  # pg_rewind's single-user crash recovery refuses standby mode
-        env = {"PGPASSWORD": self.standby.get("password") or ""}
+        env = self._client_env(self.standby.get("password"))
         source = pgconf.conninfo(host=self.standby["host"], port=self.standby["port"], user=self.standby.get("user"),
-                                 dbname=self.standby.get("database") or "postgres")
+                                 dbname=self.standby.get("database") or "postgres",
+                                 sslmode=self.standby.get("ssl_mode") or self.pair.get("replication_ssl_mode"))
         rewind_args = ["-D", old_dir, "--source-server=" + source, "-P"]
         if self.primary.get("archive_dir"):
             # WAL the old primary recycled since the last common checkpoint comes from its own archive
@@ -1011,7 +1021,7 @@ class PostgresqlDriver(Driver):
             os.makedirs(base, mode=0o700)
             self._chown(self.standby, base)
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        env = {"PGPASSWORD": self.pair.get("replication_password") or ""}
+        env = self._client_env(self.pair.get("replication_password"))
         self._run_pg(self.standby, "pg_basebackup", [
             "-D", os.path.join(base, name), "-h", self.standby["host"], "-p", str(self.standby["port"]),
             "-U", self.pair.get("replication_user") or "postgres", "-X", "fetch", "-c", "fast", "-w", "--no-sync"],
