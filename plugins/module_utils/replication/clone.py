@@ -188,8 +188,8 @@ class DatabaseClone:
                 raise InvalidInput("no base backup %sin %s/base (the replication module takes one at state=present "
                                    "when archive is set)" % ((base + " ") if base else "", arch))
             if port_in_use(self.listen, self.port):
-                raise InvalidInput("port %s on %s is in use: choose another port for the clone" % (self.port,
-                                                                                                  self.listen))
+                raise InvalidInput("port %s on %s is in use: choose another port for the clone"
+                                   % (self.port, self.listen))
             self.act("copy base backup %s from %s/base into %s" % (base, arch, self.data_dir))
             self.act("recover to %s from the archive %s and promote on %s:%s" % (
                 describe_target(target), arch, self.listen, self.port))
@@ -255,4 +255,3 @@ def log_tail(path, lines=12):
             return "".join(handle.readlines()[-lines:]).strip() or None
     except (OSError, TypeError):
         return None
-
