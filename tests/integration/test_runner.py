@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -77,7 +78,7 @@ def runner_lab():
 class Job:
     """One ansible-runner job in an AWX-like private data directory."""
 
-    def __init__(self, base, ident, template, plan, extra=None):
+    def __init__(self, base, ident, template, plan, extra=None, inventory=None):
         self.template = template
         self.ident = ident
         self.pdd = os.path.join(str(base), ident)
@@ -87,10 +88,12 @@ class Job:
         # AWX: project/ is the project checkout (cwd of the job, its ansible.cfg applies),
         # inventory/ the job's inventory (here the project's lab inventory, as the scm source would give)
         os.symlink(REPO, os.path.join(self.pdd, "project"))
-        os.symlink(os.path.join(REPO, "inventories", "lab"), os.path.join(self.pdd, "inventory"))
+        os.symlink(inventory or os.path.join(REPO, "inventories", "lab"), os.path.join(self.pdd, "inventory"))
         self.extravars = dict(template.get("extra_vars") or {})
         self.extravars.update(survey_answers(template))
-        self.extravars.update({"recovery_plan": plan, "recovery_evidence_root": ARTIFACT_EVIDENCE_ROOT})
+        if plan is not None:
+            self.extravars["recovery_plan"] = plan
+        self.extravars["recovery_evidence_root"] = ARTIFACT_EVIDENCE_ROOT
         self.extravars.update(extra or {})
         self._write(os.path.join(env, "extravars"), self.extravars)
         # what the execution environment provides: the collection (here the work tree's link) and
@@ -208,3 +211,62 @@ def test_protect_then_drill_job_through_ansible_runner(runner_lab, tmp_path):
         assert not [s for s in SECRETS if s in job.read("stdout")], job.ident
         leaks = sorted({(e["event_data"].get("task"), s) for e in job.events() for s in SECRETS if s in json.dumps(e)})
         assert not leaks, "%s job events carry secrets: %s" % (job.ident, leaks)
+
+
+def _credential_inventory(base, plan):
+    """The lab inventory as a real plan's would be: no secret in it, passwords from the credential's extra vars."""
+    inventory = os.path.join(str(base), "inventory-with-credential")
+    shutil.copytree(os.path.join(REPO, "inventories", "lab"), inventory)
+    plan = json.loads(json.dumps(plan))
+    for site in ("primary", "recovery"):
+        plan["sites"][site]["vcenter"]["password"] = "{{ recovery_secret_vcenter_%s }}" % site
+    for pair in plan["replication"]:
+        for side in ("primary", "standby"):
+            if isinstance(pair.get(side), dict) and "password" in pair[side]:
+                pair[side]["password"] = "{{ recovery_secret_database }}"
+    group_vars = os.path.join(inventory, "group_vars", "all")
+    with open(os.path.join(group_vars, "recovery_plan.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"recovery_plan": plan}, handle)
+    with open(os.path.join(group_vars, "protect.yml"), encoding="utf-8") as handle:
+        protect = handle.read()
+    assert "lab-repl-secret" in protect
+    with open(os.path.join(group_vars, "protect.yml"), "w", encoding="utf-8") as handle:
+        handle.write(protect.replace("lab-repl-secret", '"{{ recovery_secret_replication }}"'))
+    for path in glob.glob(os.path.join(inventory, "**", "*.yml"), recursive=True):
+        with open(path, encoding="utf-8") as handle:
+            assert not [s for s in SECRETS if s in handle.read()], path
+    return inventory
+
+
+def test_plan_from_the_inventory_secrets_from_the_credential(runner_lab, tmp_path):
+    """As docs/awx/README.md sets it up: nothing nested at launch - the plan is the inventory's, its
+    passwords the extra vars the 'continuity.recovery secrets' credential type injects."""
+    with open(CONTROLLER, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    [credential_type] = [c for c in config["controller_credential_types"] if c["name"] == "continuity.recovery secrets"]
+    inputs = {"vcenter_primary_password": runner_lab["sites"]["primary"]["vcenter"]["password"],
+              "vcenter_recovery_password": runner_lab["sites"]["recovery"]["vcenter"]["password"],
+              "database_password": runner_lab["postgres"]["primary"]["password"],
+              "replication_password": runner_lab["postgres"]["primary"]["replication_password"]}
+    assert {f["id"] for f in credential_type["inputs"]["fields"]} == set(inputs)
+    # the injector, rendered as AWX renders it: "{{ field }}" -> the credential's input
+    injected = {var: inputs[template.strip("{} ")] for var, template in credential_type["injectors"]["extra_vars"].items()}
+
+    job = Job(tmp_path, "baseline", templates()["continuity.recovery baseline"], None, extra=injected,
+              inventory=_credential_inventory(tmp_path, runner_lab["plan"]))
+    assert all(not isinstance(v, (dict, list)) for v in job.extravars.values()), job.extravars
+    job.run()
+    _assert_successful(job)
+    [run_dir] = job.evidence_runs(runner_lab["plan"]["name"])
+    snapshot = [f for f in os.listdir(run_dir) if f.startswith("baseline-") and f.endswith(".json")]
+    assert snapshot, os.listdir(run_dir)
+    with open(os.path.join(run_dir, snapshot[0]), encoding="utf-8") as handle:
+        baseline = json.load(handle)
+    # both sites and the database were read with the injected passwords
+    assert baseline["sites"]["primary"]["vms"] and baseline["sites"]["recovery"]
+    assert baseline["databases"]
+    for path in glob.glob(os.path.join(run_dir, "*")):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            assert not [s for s in SECRETS if s in handle.read()], path
+    leaks = sorted({(e["event_data"].get("task"), s) for e in job.events() for s in SECRETS if s in json.dumps(e)})
+    assert not leaks, leaks
