@@ -12,6 +12,7 @@ does not have.
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import yaml
@@ -109,7 +110,7 @@ def _role_options(role: str) -> dict:
 def _playbook_vars(playbook: str) -> set:
     """Variables a playbook reads itself (its own documented extra vars, e.g. lifecycle's run id override)."""
     with open(os.path.join(REPO_ROOT, playbook), encoding="utf-8") as handle:
-        return set(__import__("re").findall(r"\b([a-z_][a-z0-9_]*)\s*\|\s*default", handle.read()))
+        return set(re.findall(r"\b([a-z_][a-z0-9_]*)\s*\|\s*default", handle.read()))
 
 
 @pytest.mark.parametrize("section", sorted(MODULE_OPTIONS))
