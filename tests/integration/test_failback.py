@@ -433,7 +433,11 @@ def test_failback(fb_lab):
         assert primary[vm["name"]] == ("poweredOn", [vm["portgroup"]], [vm["ip"]]), vm["name"]
     assert {v[0] for v in site_vms(lab, "recovery").values()} == {"poweredOff"}
 
-    # evidence
+    # evidence; the journal says the failback finished (a rerun would not resume it)
+    run_dir_of = os.path.dirname(path.rsplit("/quarantine/", 1)[0] + "/")
+    with open(os.path.join(run_dir_of, "journal.jsonl"), encoding="utf-8") as handle:
+        events = [e for e in map(json.loads, handle) if e["step"] == "failback"]
+    assert [e["status"] for e in events][-2:] == ["started", "done"]
     summary = [r for r in recs if r["kind"] == "summary" and r["name"] == "failback"][-1]["data"]
     assert summary["pairs"] == 2 and summary["failed_back"] == 2 and summary["proven"] is True
     assert summary["quarantined_rows"] == len(quarantined)
