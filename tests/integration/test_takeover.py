@@ -9,7 +9,8 @@ Order matters (pytest keeps the file order): refusals and check mode change noth
 planned takeover whose second tier fails, rolled back, then completed by a rerun (zero
 rows lost, each VM registered once, tiers in order, rpo/rto/timing evidence); a rerun
 that changes nothing; then, on a fresh lab, an emergency takeover with the primary site
-gone (outside the change window, recovery_emergency).
+gone (outside the change window, recovery_emergency), killed during its second tier and
+completed by a rerun.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 import psycopg
 import pytest
@@ -155,6 +158,34 @@ def primary_power(lab):
 
 def expected_ips(lab):
     return {vm["name"]: "10.20." + vm["ip"].split(".", 2)[2] for vm in lab.info["vms"]}
+
+
+def kill_during(lab, extra, step, timeout=300):
+    """Run the takeover playbook and SIGKILL its process group once the journal shows ``step`` started."""
+    extra_vars = {"recovery_plan": lab.plan, "recovery_evidence_root": lab.evidence}
+    extra_vars.update(extra)
+    bin_dir = os.path.join(REPO, ".venv", "bin")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), LAB_DIR=LAB_DIR,
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"),
+               PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    before = set(lab.runs())
+    proc = subprocess.Popen([os.path.join(bin_dir, "ansible-playbook"), TAKEOVER, "-i", os.path.join(REPO, "inventories", "lab"),
+                             "-e", json.dumps(extra_vars)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            new = set(lab.runs()) - before
+            if new and any(e["step"] == step and e["status"] == "started" for e in lab.journal(sorted(new)[-1])):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the journal never showed %s started (rc %s)" % (step, proc.poll()))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    return proc.returncode
 
 
 def failure_text(run):
@@ -344,8 +375,19 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
     closed = {"start": iso(-5), "end": iso(-4)}
     refused = tk_lab.play(TAKEOVER, takeover_mode="emergency", recovery_change_window=closed)
     assert refused.rc != 0 and "recovery_emergency" in failure_text(refused)
-    run = tk_lab.play(TAKEOVER, takeover_mode="emergency", recovery_emergency=True, recovery_change_window=closed)
+    extra = {"takeover_mode": "emergency", "recovery_emergency": True, "recovery_change_window": closed}
+    # killed while tier app is being cut over (the whole process group: ansible-playbook and its module)
+    known = set(tk_lab.runs())
+    killed_run = kill_during(tk_lab, extra, "takeover/tier:app")
+    (run_id,) = set(tk_lab.runs()) - known
+    assert killed_run != 0
+    state = journal_state(tk_lab.journal(run_id))
+    assert state["takeover/tier:data"] == "done" and state["takeover/tier:app"] == "started"
+    assert state["takeover"] == "started" and "takeover/tier:web" not in state
+    # the rerun resumes that run and completes it: no VM twice
+    run = tk_lab.play(TAKEOVER, **extra)
     assert run.rc == 0, run.stdout[-3000:]
+    assert tk_lab.runs()[-1] == run_id and journal_state(tk_lab.journal(run_id))["takeover"] == "done"
 
     vms = recovery_vms(tk_lab)
     wanted = expected_ips(tk_lab)
@@ -356,7 +398,6 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
         assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
         assert rows(conn) == written
 
-    run_id = tk_lab.runs()[-1]
     records = tk_lab.records(run_id)
     reference = [r for r in records if r["kind"] == "check" and r["name"] == "reference"][-1]
     assert reference["data"]["source"].endswith("baseline-20000101T000001Z.json")
