@@ -253,7 +253,8 @@ class Cutover:
         if submitted:
             try:
                 outcomes = tasks.wait_for_tasks(session, [t for _unused, t in submitted],
-                                                timeout=self.remaining(self.vm_timeout), raise_on_error=False)
+                                                timeout=self.remaining(self.vm_timeout), raise_on_error=False,
+                                                labels=False)
             except RecoveryError as exc:  # TaskTimeout: every pending task fails its VM
                 by_moid = {o["task"]: o for o in exc.details.get("outcomes", [])}
                 for item, task in submitted:
@@ -448,7 +449,7 @@ class Cutover:
         try:
             task = view.session.call(view.dc.PowerOnMultiVM_Task, vm=[obj_of(i) for i in items])
             outcome, = tasks.wait_for_tasks(view.session, [task], timeout=self.remaining(self.vm_timeout),
-                                            raise_on_error=False)
+                                            raise_on_error=False, labels=False)
             if not outcome.ok:
                 raise RecoveryError(outcome.error or "PowerOnMultiVM failed")
             result = outcome.result
@@ -461,7 +462,7 @@ class Cutover:
             if children:
                 for (item, _unused), child in zip(children, tasks.wait_for_tasks(
                         view.session, [t for _unused, t in children], timeout=self.remaining(self.vm_timeout),
-                        raise_on_error=False)):
+                        raise_on_error=False, labels=False)):
                     if not child.ok:
                         self.fail(item, "power_on", child.error or "power-on failed")
         except (RecoveryError, vmodl.MethodFault) as exc:

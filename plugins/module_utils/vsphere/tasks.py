@@ -4,7 +4,8 @@
 """Wait for many vSphere tasks together.
 
 ``wait_for_tasks`` puts every task into one PropertyFilter of a private
-PropertyCollector (watching ``info.state``, ``info.error`` and ``info.result``)
+PropertyCollector (watching ``info.state``, ``info.error`` and ``info.result``,
+and - unless ``labels=False`` - ``info.entityName`` and ``info.descriptionId``)
 and blocks server-side in ``WaitForUpdatesEx``: no per-task polling loop, so
 waiting for 200 power-ons costs about as many SOAP calls as waiting for one.
 Each ``WaitForUpdatesEx`` waits at most ``poll`` seconds (starting at one second
@@ -29,7 +30,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.errors import 
     TaskFailed,
     TaskTimeout,
 )
-from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.inventory import to_plain
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.inventory import retrieve_objects, to_plain
 
 try:
     from pyVmomi import vim, vmodl
@@ -40,6 +41,8 @@ DEFAULT_POLL = 10
 """Longest single server-side wait (seconds); keep it under the session's HTTP timeout."""
 
 WATCHED = ("info.state", "info.error", "info.result", "info.entityName", "info.descriptionId")
+LABELS = ("info.entityName", "info.descriptionId")
+"""Only for messages: with ``labels=False`` they are read afterwards, for the tasks a raised error names."""
 FINAL_STATES = ("success", "error")
 
 
@@ -75,7 +78,7 @@ class TaskOutcome:
 
 def wait_for_tasks(session, tasks: Sequence, timeout: float, poll: float = DEFAULT_POLL,
                    raise_on_error: bool = True,
-                   clock: Callable[[], float] = time.monotonic) -> list[TaskOutcome]:
+                   clock: Callable[[], float] = time.monotonic, labels: bool = True) -> list[TaskOutcome]:
     """Wait until every task in ``tasks`` ends or ``timeout`` seconds pass.
 
     Returns one ``TaskOutcome`` per task, in the order given. Raises
@@ -90,7 +93,7 @@ def wait_for_tasks(session, tasks: Sequence, timeout: float, poll: float = DEFAU
     deadline = clock() + max(0.0, float(timeout))
     collector = session.call(session.content.propertyCollector.CreatePropertyCollector)
     try:
-        session.call(collector.CreateFilter, _filter_spec(tasks), partialUpdates=True)
+        session.call(collector.CreateFilter, _filter_spec(tasks, labels), partialUpdates=True)
         _wait_loop(session, collector, by_moid, deadline, poll, clock)
     except vmodl.MethodFault as exc:
         raise RecoveryError("waiting for tasks on vCenter %s failed: %s"
@@ -101,15 +104,34 @@ def wait_for_tasks(session, tasks: Sequence, timeout: float, poll: float = DEFAU
             session.call(collector.DestroyPropertyCollector)
         except (RecoveryError, vmodl.MethodFault):
             pass
+    if not labels:
+        named = [o for o in outcomes if not o.done or (raise_on_error and o.state == "error")]
+        if named:
+            _read_labels(session, named)
     return _conclude(outcomes, timeout, raise_on_error)
 
 
-def _filter_spec(tasks: Sequence):
-    """One filter over all tasks watching their state, error and result."""
+def _filter_spec(tasks: Sequence, labels: bool = True):
+    """One filter over all tasks watching their state, error and result (and labels)."""
+    paths = WATCHED if labels else tuple(p for p in WATCHED if p not in LABELS)
     return vmodl.query.PropertyCollector.FilterSpec(
         objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=task, skip=False) for task in tasks],
-        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.Task, pathSet=list(WATCHED))],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.Task, pathSet=list(paths))],
         reportMissingObjectsInResults=True)
+
+
+def _read_labels(session, outcomes: Sequence[TaskOutcome]) -> None:
+    """Description and entity name of ``outcomes`` (one retrieval; best effort: messages only)."""
+    try:
+        rows = retrieve_objects(session, [o.task for o in outcomes], LABELS)
+    except (RecoveryError, vmodl.MethodFault):
+        return
+    by_moid = {o.moid: o for o in outcomes}
+    for row in rows:
+        outcome = by_moid.get(row["_moid"])
+        if outcome is not None:
+            outcome.description = row.get("info.descriptionId")
+            outcome.entity_name = row.get("info.entityName")
 
 
 def _wait_loop(session, collector, by_moid: dict, deadline: float, poll: float,
