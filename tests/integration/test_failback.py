@@ -431,7 +431,7 @@ def test_failback(fb_lab):
     primary = site_vms(lab, "primary")
     for vm in lab["vms"]:
         assert primary[vm["name"]] == ("poweredOn", [vm["portgroup"]], [vm["ip"]]), vm["name"]
-    assert {v[0] for v in site_vms(lab, "recovery").values()} == {"poweredOff"}
+    assert all(v[0] == "poweredOff" for v in site_vms(lab, "recovery").values())  # shut down (or unregistered)
 
     # evidence; the journal says the failback finished (a rerun would not resume it)
     run_dir_of = os.path.dirname(path.rsplit("/quarantine/", 1)[0] + "/")
