@@ -246,8 +246,8 @@ def run_module(module, args, tmp_dir, timeout=120):
     try:
         data = json.loads(text)
     except ValueError:
-        raise AssertionError("%s printed no JSON (exit %d): %s %s" % (module, proc.returncode, text[-500:],
-                                                                       err[-1500:])) from None
+        raise AssertionError("%s printed no JSON (exit %d): %s %s"
+                             % (module, proc.returncode, text[-500:], err[-1500:])) from None
     return data, (maxrss[-1] if maxrss else None), elapsed
 
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Render docs/reliability.md's figures from the last chaos run (.build/chaos/figures.json).
 
     .venv/bin/python tests/chaos/render_reliability.py [--figures PATH] [--doc PATH] [--check]
@@ -92,7 +92,7 @@ class _Missing(dict):
 
 
 def _defaults(f):
-    return _Missing({k: v for k, v in f.items()})
+    return _Missing(f)
 
 
 def _value(v):
@@ -135,8 +135,8 @@ def render(data):
         if not entry:
             continue
         lines += ["### %s %s: every figure" % (key, title), "",
-                  "`%s`: %s in %s s, recorded %s." % (entry["test"], _outcome(entry), entry["duration_seconds"],
-                                                     entry["recorded_at"]), "",
+                  "`%s`: %s in %s s, recorded %s."
+                  % (entry["test"], _outcome(entry), entry["duration_seconds"], entry["recorded_at"]), "",
                   "| figure | value |", "| --- | --- |"]
         lines += ["| %s | %s |" % (k, _value(v)) for k, v in sorted((entry.get("figures") or {}).items())]
         for note in entry.get("notes") or []:

@@ -149,7 +149,7 @@ def test_bad_input_is_rejected_naming_the_field_and_changes_nothing(lab, pg_conn
     lsn_before = _lsn(pg_connect)
     before = _fingerprint(lab, pg_connect)
     run = cl.playbook(lab, _playbook(tmp_path), inventory=_inventory(tmp_path, plan),
-                       args=["-e", "@" + str(vars_file)], timeout=1200)
+                      args=["-e", "@" + str(vars_file)], timeout=1200)
     after = _fingerprint(lab, pg_connect)
     lsn_after = _lsn(pg_connect)
     wal = _wal_between(pg_connect, lsn_before, lsn_after)

@@ -1,8 +1,8 @@
 """Item 7: security.
 
-- ``test_no_secret_anywhere_and_restrictive_modes``: the whole lifecycle (baseline,
-  protect, report; the timeline callback on) runs on the chaos lab with ``-vvv`` and an
-  Ansible log file; its stdout/stderr, the log, every evidence and report file and the
+- ``test_no_secret_anywhere_and_restrictive_modes``: baseline, protect and report
+  (playbooks/security.yml: as the lifecycle runs them, one run directory, the timeline
+  callback on) run on the chaos lab with ``-vvv`` and an Ansible log file; its stdout/stderr, the log, every evidence and report file and the
   lab's PostgreSQL logs written meanwhile are searched for every secret value of the
   plan and the protect settings (each ``*password*`` value, found by walking them) and
   for any DSN or conninfo carrying a password. Every evidence file is 0600, every
@@ -17,7 +17,8 @@
   database_info reports the walreceiver requiring it, and the baseline role's record
   (databases.<pair>.primary.senders[].ssl) says so.
 - ``test_required_tls_is_not_bypassed_when_seeding``: against a primary without TLS,
-  replication_ssl_mode=require must fail before any data is copied.
+  replication_ssl_mode=require must fail before any data is copied (the seed's
+  pg_basebackup gets the same sslmode; it did not before b8afbaf, found by this test).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import chaoslib as cl
 import standby as sb
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LIFECYCLE = os.path.join(REPO, "playbooks", "lifecycle.yml")
+SCAN_PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks", "security.yml")
 # a DSN with a password (scheme://user:password@) or a conninfo with a non-empty password=
 DSN_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@'\"]+:(?!\*{3})[^\s@'\"]+@|password=(?!\*|'\*|''|\s)\S+")
 
@@ -76,8 +77,7 @@ def test_no_secret_anywhere_and_restrictive_modes(lab, figures, tmp_path):
     root = tmp_path / "evidence"
     log_path = tmp_path / "ansible.log"
     started = time.time()
-    run = cl.playbook(lab, LIFECYCLE, extra_vars={"recovery_evidence_root": str(root),
-                                                  "recovery_run_id_override": "security"},
+    run = cl.playbook(lab, SCAN_PLAYBOOK, extra_vars={"recovery_evidence_root": str(root), "chaos_run_id": "security"},
                       args=["-e", "@" + str(plan_file), "-vvv"],
                       env={"ANSIBLE_LOG_PATH": str(log_path),
                            "ANSIBLE_CALLBACKS_ENABLED": "results_file,continuity.recovery.recovery_timeline"},
@@ -280,9 +280,6 @@ def plain_pair(lab):
 
 
 @pytest.mark.chaos_item("7")
-@pytest.mark.xfail(strict=True, reason="pg_basebackup does not get replication_ssl_mode (postgresql.py "
-                   "_basebackup: libpq default sslmode=prefer), so the seed is copied without TLS before the "
-                   "required-TLS streaming fails; reported to the lead (notes.md)")
 def test_required_tls_is_not_bypassed_when_seeding(lab, plain_pair, figures, tmp_path):
     primary, standby = plain_pair
     pair = sb.module_pair(primary, standby, "chplain", "dr_chplain", replication_ssl_mode="require", timeout=30)

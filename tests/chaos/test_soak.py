@@ -111,7 +111,7 @@ def test_soak_memory_stable_and_retained_wal_within_the_cap(lab, soak_pair, figu
     try:
         while time.monotonic() - started < duration:
             tick = time.monotonic()
-            buffer, _ = inspector.run("buffer_info", buffer_args)
+            buffer, _mem = inspector.run("buffer_info", buffer_args)
             info, mem = inspector.run("replication_info", pair)
             inspections += 1
             memory["inspector"].append(mem.get("rss_anon_kib"))
@@ -149,7 +149,7 @@ def test_soak_memory_stable_and_retained_wal_within_the_cap(lab, soak_pair, figu
                 cap_bytes=CAP, max_retained_wal_bytes=max(retained) if retained else None,
                 max_retained_reported_bytes=max(reported) if reported else None,
                 max_replication_lag_bytes=max(lags) if lags else None,
-                memory_growth_kib={k: v for k, v in growth.items()},
+                memory_growth_kib=dict(growth),
                 memory_first_last_kib={k: [v[0], v[-1]] for k, v in memory.items() if v},
                 inspection_problems=len(problems))
     if elapsed < 600:
