@@ -98,6 +98,17 @@ def drill_records(lab, run_id):
             or r["kind"] == "timing" and r["name"].startswith("drill tier")]
 
 
+def journal_states(lab, run_id):
+    """Latest status per step of the run's rollback journal."""
+    path = os.path.join(lab["evidence"], "payments", run_id, "journal.jsonl")
+    states = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            event = json.loads(line)
+            states[event["step"]] = event["status"]
+    return states
+
+
 def summary(lab, run_id):
     return [r for r in records(lab, run_id) if r["kind"] == "summary" and r["role"] == "drill"][-1]
 
@@ -320,6 +331,10 @@ def test_drill_passes_proves_production_untouched_and_leaves_nothing(drill_lab):
     assert done["result"] == "ok" and done["production_unchanged"] is True and done["cleanup"] == "ok"
     assert done["vms_verified"] == len(vms) and done["databases_cloned"] == "paydb"
     assert done["replication_held"] == "vmstore" and done["production_differences"] == 0
+    # the rollback journal: every change journaled, and undone by the cleanup (nothing left for a rollback)
+    assert journal_states(drill_lab, "drill") == {"drill/pair:vmstore/hold": "undone",
+                                                  "drill/pair:paydb/database_clone": "undone",
+                                                  "drill/vm_clones": "undone"}
     no_secret_in_evidence(drill_lab)
 
 
@@ -382,6 +397,7 @@ def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(d
     assert done["result"] == "failed" and broken in done["vms_failed"] and done["cleanup"] == "ok"
     assert done["production_unchanged"] is True
     assert "drill failed at" in run.failures()[-1]["msg"]
+    assert set(journal_states(drill_lab, "broken").values()) == {"undone"}
     no_secret_in_evidence(drill_lab)
 
 
