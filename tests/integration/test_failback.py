@@ -14,7 +14,8 @@ FAILBACK_LAB_PORT_OFFSET=340), purged at the end; the shared lab is never touche
    connection: attempted, not acked, committed at the old primary only);
 5. the old primary is started again by hand: it comes up fenced (in recovery) and refuses writes;
 6. rows and a file are written at the recovery site (the takeover's writes);
-7. failback in check mode changes nothing; failback (inside a change window passed in) - the
+7. failback in check mode changes nothing; failback (inside a change window passed in), SIGKILLed once
+   the pairs replicate recovery -> primary and resumed by a rerun in the same run directory - the
    quarantine file holds exactly the lost ids; every row written at the recovery site is at the
    primary; replication runs primary -> recovery again (replication_info, canary); the VMs are back
    on their primary portgroups with their primary IPs; a second failback changes nothing.
@@ -377,16 +378,63 @@ def test_failback_check_mode_changes_nothing(fb_lab):
     assert planned["pair:vmstore"]["phase"] == "taken_over"
 
 
-def test_failback(fb_lab):
+def interrupted_failback(lab, after):
+    """Start the failback playbook and SIGKILL its process group (started here, killed by pid) as soon as a
+    failback record named ``after`` appears; returns the run directory it was writing."""
+    env = dict(os.environ, LAB_DIR=LAB_DIR, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"),
+               PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    extra = {"recovery_plan": lab["plan"], "recovery_evidence_root": lab["evidence"],
+             "failback_change_window": window()}
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    proc = subprocess.Popen([os.path.join(VENV_BIN, "ansible-playbook"), os.path.join(REPO, "playbooks", "failback.yml"),
+                             "-i", os.path.join(REPO, "inventories", "lab"), "-e", json.dumps(extra)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen = [r for r in records(lab, "failback") if r["ts"] >= started and r["name"] == after]
+            if seen:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=60)
+                return seen[-1]["run_id"]
+            time.sleep(0.2)
+        raise AssertionError("the failback ended (rc %s) before a %r record" % (proc.poll(), after))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+
+
+def test_failback_interrupted_after_the_reversal_then_resumed(fb_lab):
+    """Killed once the pairs run recovery -> primary (quarantine written, pg_rewind done); the rerun resumes in the
+    same run directory and finishes; test_failback then checks the outcome."""
     lab, state = fb_lab, fb_lab["state"]
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    state["failback_started"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    run_id = interrupted_failback(lab, "reversed")
+    with connect(lab, "primary") as conn:  # the old primary follows the recovery site now
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+    with connect(lab, "standby") as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
     run = playbook(lab, "failback.yml", failback_change_window=window())
     assert run.rc == 0, run.stdout[-6000:]
-    recs = [r for r in records(lab, "failback") if r["ts"] >= started]
+    since = [r for r in records(lab, "failback") if r["ts"] > state["failback_started"] and not r["data"].get("check_mode")]
+    assert {r["run_id"] for r in since} == {run_id}  # one run directory: the rerun resumed the interrupted run
+    assert len([r for r in since if r["kind"] == "summary"]) == 1
+    phases = [r["data"]["phases"] for r in since if r["name"] == "preflight"]
+    assert phases == [{"paydb": "taken_over", "vmstore": "taken_over"}] * 2
+    state["failback_run_id"] = run_id
 
-    # the quarantine file holds exactly the lost ids
+
+def test_failback(fb_lab):
+    lab, state = fb_lab, fb_lab["state"]
+    recs = [r for r in records(lab, "failback") if r["run_id"] == state["failback_run_id"]]
+
+    # the quarantine file holds exactly the lost ids (written by the first attempt, reported by the resumed one)
     quarantine = [r for r in recs if r["name"] == "quarantine"]
-    assert len(quarantine) == 1 and quarantine[0]["kind"] == "change", quarantine
+    assert len(quarantine) == 2 and {q["kind"] for q in quarantine} == {"change"}, quarantine
+    assert quarantine[-1]["data"]["existing"] is True and quarantine[0]["data"]["path"] == quarantine[-1]["data"]["path"]
     path = quarantine[0]["data"]["path"]
     assert path.startswith(lab["evidence"]) and os.stat(path).st_mode & 0o077 == 0
     with open(path, encoding="utf-8") as handle:
@@ -437,9 +485,10 @@ def test_failback(fb_lab):
     run_dir_of = os.path.dirname(path.rsplit("/quarantine/", 1)[0] + "/")
     with open(os.path.join(run_dir_of, "journal.jsonl"), encoding="utf-8") as handle:
         events = [e for e in map(json.loads, handle) if e["step"] == "failback"]
-    assert [e["status"] for e in events][-2:] == ["started", "done"]
+    assert [e["status"] for e in events] == ["started", "started", "done"]  # killed once, resumed, finished
     summary = [r for r in recs if r["kind"] == "summary" and r["name"] == "failback"][-1]["data"]
     assert summary["pairs"] == 2 and summary["failed_back"] == 2 and summary["proven"] is True
+    assert summary["quarantine_files"] == [path]
     assert summary["quarantined_rows"] == len(quarantined)
     assert summary["quarantined_transactions"] == state["rpo"]["lost_transactions"]
     proofs = {r["subject"]: r for r in recs if r["name"] == "recovery_writes_at_primary"}
@@ -450,7 +499,9 @@ def test_failback(fb_lab):
         "reversed", "final_sync", "cut_back", "reprotect"]
     steps = changes["pair:vmstore"]["data"]["steps"]
     assert [s["step"] for s in steps] == ["reversed", "final_sync", "cut_back"]
-    assert steps[0]["transfer"]["method"] == "rsync reverse delta" and "cut_back" in steps[2]["details"]
+    assert "cut_back" in steps[2]["details"]
+    reversed_files = [r for r in recs if r["name"] == "reversed" and r["subject"] == "pair:vmstore"]
+    assert reversed_files[0]["data"]["last_run"]["kind"] == "reverse delta"  # by the interrupted attempt
 
 
 def run_dir(lab):
