@@ -15,7 +15,10 @@ the re-addressed IP, power on, wait for the IP in guest info - tier by tier:
   (c) the floor: a minimal raw pyVmomi script making only the necessary calls at the
       same concurrency (max_parallel requests in flight, tasks awaited together).
 
-Wall-clock times of whole processes. The loop may be measured on a sample of VMs
+Wall-clock times of whole processes: ``cutover_vs_floor`` is (a)/(c). For reference
+only, also (d) the same ansible-playbook run with a no-op instead of the host_cutover
+task, the host_cutover task's own duration (recovery_timeline callback) against the
+floor's work inside its process, and the load average. The loop may be measured on a sample of VMs
 (--loop-sample, same tier proportions) and extrapolated per VM: the output says so.
 Last line: ``cutover_speedup_vs_loop=.. cutover_speedup_vs_loop_f20=.. cutover_vs_floor=..``.
 """
@@ -175,17 +178,53 @@ def run_module(port, tiers, work, max_parallel):
         json.dump({"vc_port": port, "ansible_python_interpreter": sys.executable, "tiers": [{"name": t, "vms": [v["name"] for v in vms]} for t, vms in tiers],
                    "networks": [NET], "storage_map": [{"primary": "Prod-DS-01", "recovery": REPLICA}],
                    "baseline": baseline(tiers), "max_parallel": max_parallel}, handle)
-    playbook = os.path.join(HERE, "module.yml")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"))
-    venv_bin = os.path.dirname(sys.executable)
-    elapsed, out = timed([os.path.join(venv_bin, "ansible-playbook"), playbook, "-i", "localhost,",
-                          "-e", "@" + vars_file], env=env)
+    elapsed, out, durations = run_playbook("module.yml", vars_file, work)
     for line in out.splitlines():
         if "cutover_elapsed" in line or "cutover_calls" in line:
             log("    " + line.strip().strip('"'))
             INSIDE["elapsed"] = float(line.split("cutover_elapsed=")[1].split()[0])
+    if TASK in durations:
+        INSIDE["task"] = durations[TASK]
     return elapsed, out
+
+
+TASK = "Takeover, tier by tier"
+
+
+def run_playbook(name, vars_file, work):
+    """ansible-playbook bench/cutover/<name> as (a) runs it; also the task durations the repository's
+    ansible.cfg callback (continuity.recovery.recovery_timeline, enabled there) records: host task
+    start to its result, in the controller."""
+    evidence = os.path.join(work, "timeline-" + os.path.splitext(name)[0])
+    if os.path.isdir(evidence):
+        shutil.rmtree(evidence)
+    os.makedirs(evidence)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".build", "collections"),
+               CONTINUITY_EVIDENCE_DIR=evidence)
+    venv_bin = os.path.dirname(sys.executable)
+    elapsed, out = timed([os.path.join(venv_bin, "ansible-playbook"), os.path.join(HERE, name), "-i", "localhost,",
+                          "-e", "@" + vars_file], env=env)
+    durations = {}
+    records = os.path.join(evidence, "records.jsonl")
+    if os.path.exists(records):
+        with open(records) as handle:
+            for line in handle:
+                record = json.loads(line)
+                if record.get("kind") == "timing":
+                    durations[record["name"]] = record["data"]["duration_s"]
+    return elapsed, out, durations
+
+
+def run_noop(tiers, work, max_parallel):
+    """(d): the same ansible-playbook run as (a) - same vars file and config - with a no-op for the task."""
+    vars_file = os.path.join(work, "noop-vars.json")
+    with open(vars_file, "w") as handle:
+        json.dump({"vc_port": 1, "ansible_python_interpreter": sys.executable, "tiers": [{"name": t, "vms": [v["name"] for v in vms]} for t, vms in tiers],
+                   "networks": [NET], "storage_map": [{"primary": "Prod-DS-01", "recovery": REPLICA}],
+                   "baseline": baseline(tiers), "max_parallel": max_parallel}, handle)
+    elapsed, _unused, _unused2 = run_playbook("noop.yml", vars_file, work)
+    return elapsed
 
 
 INSIDE: dict = {}
@@ -255,7 +294,16 @@ def run_floor(port, tiers, work, max_parallel):
     with open(data, "w") as handle:
         json.dump({"port": port, "user": USER, "password": PASSWORD, "max_parallel": max_parallel,
                    "tiers": tiers, "net": NET}, handle)
-    return timed([sys.executable, os.path.join(HERE, "floor.py"), data])
+    elapsed, out = timed([sys.executable, os.path.join(HERE, "floor.py"), data])
+    for line in out.splitlines():
+        if line.startswith("floor_work_s="):
+            INSIDE["floor_work"] = float(line.split("=", 1)[1])
+    return elapsed, out
+
+
+def load():
+    with open("/proc/loadavg") as handle:
+        return " ".join(handle.read().split()[:3])
 
 
 def check_result(port, tiers, readdressed=True):
@@ -301,6 +349,7 @@ def main(argv=None):
     make_replica(replica_dir, [vm["name"] for _unused, vms in tiers for vm in vms])
     log("bench/cutover: %d VMs in tiers %s, vcsim -delay %d ms, max_parallel/forks compared below"
         % (args.vms, ", ".join("%s=%d" % (t, len(v)) for t, v in tiers), args.delay_ms))
+    log("load average at start: %s (%d CPUs)" % (load(), os.cpu_count() or 0))
 
     def measure(label, fn, run_tiers, readdressed=True):
         port = free_port(args.port)
@@ -320,6 +369,8 @@ def main(argv=None):
                      lambda p: run_module(p, tiers, args.work_dir, args.max_parallel), tiers)
     floor = measure("(c) raw pyVmomi floor (max_parallel=%d)" % args.max_parallel,
                     lambda p: run_floor(p, tiers, args.work_dir, args.max_parallel), tiers)
+    noop = run_noop(tiers, args.work_dir, args.max_parallel)
+    log("%-44s %8.2f s  (no VM touched)" % ("(d) the same ansible-playbook, no-op task", noop))
     loop5 = loop20 = None
     if not args.skip_loop:
         n_loop = sum(len(v) for _unused, v in loop_tiers)
@@ -346,10 +397,17 @@ def main(argv=None):
     log("ratios from this run: loop(f5)/module=%s loop(f20)/module=%s module/floor=%.2f"
         % ("%.1f" % (loop5 / module) if loop5 else "n/a", "%.1f" % (loop20 / module) if loop20 else "n/a",
            module / floor))
+    log("for reference (a) minus (d), what the host_cutover task adds to a no-op run of the same playbook: "
+        "%.2f s = %.2f x the floor (c)" % (module - noop, (module - noop) / floor))
+    if INSIDE.get("task") and INSIDE.get("floor_work"):
+        log("for reference, work only: the host_cutover task from its start to its result in the controller "
+            "(recovery_timeline callback) %.2f s vs the floor's work in its process (imports included, interpreter "
+            "start-up excluded) %.2f s: task_vs_floor_work=%.2f"
+            % (INSIDE["task"], INSIDE["floor_work"], INSIDE["task"] / INSIDE["floor_work"]))
     if INSIDE.get("elapsed"):
-        log("for reference: the module's own run (tiers only, as it reports it) took %.2f s = %.2f x the floor; "
-            "the rest of (a) is ansible-playbook start-up, argument/result handling and the module's process start"
-            % (INSIDE["elapsed"], INSIDE["elapsed"] / floor))
+        log("for reference: the module's own run (tiers only, as it reports it in 'elapsed') took %.2f s = %.2f x "
+            "the floor's work" % (INSIDE["elapsed"], INSIDE["elapsed"] / (INSIDE.get("floor_work") or floor)))
+    log("load average at end: %s" % load())
     print("cutover_speedup_vs_loop=%s cutover_speedup_vs_loop_f20=%s cutover_vs_floor=%.2f" % (
         "%.1f" % (loop5 / module) if loop5 else "nan", "%.1f" % (loop20 / module) if loop20 else "nan",
         module / floor))
