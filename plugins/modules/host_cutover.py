@@ -175,6 +175,17 @@ options:
   drill_datastore:
     description: Datastore for the drill clones' child disks. Default - the replica datastore.
     type: str
+  unregister_source:
+    description:
+      - With O(action=failback) (not with O(shutdown_only)) - once every tier is back at the primary site, the
+        VMs at the recovery site that this collection registered for the takeover (marker
+        C(continuity.recovery.role) V(takeover) or V(failback)) and that are powered off are unregistered
+        (C(UnregisterVM); their files stay on the replica datastore), so the recovery site is as it was before
+        the takeover (a later drill or takeover registers the replica again). Reported per VM as the step
+        C(unregister_source); in check mode as V(would_change). A VM without the marker is never touched; a VM
+        already gone needs nothing (a rerun is unchanged). Nothing is unregistered when a tier failed.
+    type: bool
+    default: false
   shutdown_only:
     description:
       - With O(action=takeover) or O(action=failback) in O(mode=planned) - only shut the source VMs
@@ -431,6 +442,7 @@ class HostCutover(VsphereModule):
             drill_suffix=dict(type="str", default="-drill"),
             drill_datastore=dict(type="str"),
             shutdown_only=dict(type="bool", default=False),
+            unregister_source=dict(type="bool", default=False),
             pending_datastores=dict(type="list", elements="str", default=[]),
         )
 
@@ -448,6 +460,9 @@ class HostCutover(VsphereModule):
         if shutdown_only and (action not in ("takeover", "failback") or params["mode"] != "planned"):
             raise_problems(["shutdown_only: needs action=takeover or action=failback with mode=planned "
                             "(got action=%s, mode=%s)" % (action, params["mode"])])
+        if params.get("unregister_source") and (action != "failback" or shutdown_only):
+            raise_problems(["unregister_source: needs action=failback without shutdown_only (got action=%s%s)"
+                            % (action, ", shutdown_only" if shutdown_only else "")])
         sel, problems = cplan.selection(params["plan"], params["tiers"], params["vms"], params["networks"],
                                         params["storage_map"])
         if problems:
@@ -517,7 +532,15 @@ class HostCutover(VsphereModule):
             item["source_power"] = (at_recovery.get(item["name"]) or {}).get("power_state")
         run = executor.Cutover(view, SourceSite(recovery_session), self.params, self.module.check_mode)
         run.source_records = at_recovery
-        return self.finish(run.run(items))
+        result = run.run(items)
+        if self.params.get("unregister_source") and not (result["failed_vms"] or result["not_started_vms"]):
+            # every tier is back at the primary site: the recovery site as it was before the takeover
+            run.unregister_sources(items, executor.SiteView(recovery_session, recovery["datacenter"],
+                                                            recovery["cluster"], recovery["vm_folder"],
+                                                            recovery["resource_pool"]))
+            result["failed_vms"] = [r["name"] for r in result["vms"] if r["status"] == "failed"]
+            result["changed"] = any(r["status"] in ("changed", "would_change") or r["steps"] for r in result["vms"])
+        return self.finish(result)
 
     def finish(self, result: dict) -> dict:
         result["action"] = self.params["action"]

@@ -436,3 +436,25 @@ def steps(item: Mapping, target: Mapping | None, action: str, mode: str, source_
                                                  ", ".join(a["ip"] for a in item["addresses"] if a)))
         needed.append("wait_ip")
     return needed
+
+
+def unregister_plan(names: Sequence[str], states: Mapping, check_mode: bool = False) -> dict:
+    """Which VMs at the recovery site a failback unregisters (host_cutover ``unregister_source``).
+
+    ``states``: name -> ``{power, marker}`` of the VMs that exist at the recovery site. Only VMs this
+    collection registered for a takeover (marker role takeover/failback) and that are powered off are
+    unregistered; in check mode a running one counts too (the failback shuts it down first). Returns
+    ``{unregister: [names], skipped: {name: reason}}``; a VM without the marker is never touched.
+    """
+    todo, skipped = [], {}
+    for name in names:
+        state = states.get(name)
+        if state is None:
+            continue  # not registered there (already unregistered): nothing to do
+        if (state.get("marker") or {}).get("role") not in (ROLE_TAKEOVER, ROLE_FAILBACK):
+            skipped[name] = "not registered by a takeover of this collection (no marker): left alone"
+        elif state.get("power") != "poweredOff" and not check_mode:
+            skipped[name] = "still %s at the recovery site: not unregistered" % state.get("power")
+        else:
+            todo.append(name)
+    return {"unregister": todo, "skipped": skipped}

@@ -379,6 +379,32 @@ class Cutover:
 
     run_failback = run_takeover
 
+    def unregister_sources(self, items: Sequence[Mapping], source_view) -> None:
+        """Failback ``unregister_source``: unregister the recovery site's takeover registrations (powered
+        off, carrying the marker); their files stay on the replica. Check mode lists them."""
+        by_name = {i["name"]: i for i in self.alive(items)}
+        states = source_view.read_vms(list(by_name))
+        plan = cplan.unregister_plan(list(by_name), states, self.check_mode)
+        for name, reason in plan["skipped"].items():
+            self.result(by_name[name])["changes"].append("unregister_source skipped: %s" % reason)
+        todo = [by_name[n] for n in plan["unregister"]]
+        if self.check_mode:
+            for item in todo:
+                res = self.result(item)
+                res["steps"].append("unregister_source")
+                res["status"] = "would_change"
+            return
+        started = self.now()
+        calls = [(i, (lambda i=i: source_view.session.call(states[i["name"]]["obj"].UnregisterVM))) for i in todo]
+        for item, _unused, error in self.parallel(calls):
+            res = self.result(item)
+            res["timeline"].append({"step": "unregister_source", "start": started, "end": self.now()})
+            if error:
+                self.fail(item, "unregister_source", error)
+            else:
+                res["steps"].append("unregister_source")
+                res["status"] = "changed"
+
     def shutdown_source(self, items: Sequence[Mapping]) -> None:
         if not items or self.source is None:
             return
