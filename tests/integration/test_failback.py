@@ -479,7 +479,9 @@ def test_failback(fb_lab):
     primary = site_vms(lab, "primary")
     for vm in lab["vms"]:
         assert primary[vm["name"]] == ("poweredOn", [vm["portgroup"]], [vm["ip"]]), vm["name"]
-    assert all(v[0] == "poweredOff" for v in site_vms(lab, "recovery").values())  # shut down (or unregistered)
+    assert site_vms(lab, "recovery") == {}  # shut down, then unregistered (unregister_source): as before the takeover
+    replica = lab["sites"]["recovery"]["replica_dirs"]["Replica-DS-01"]
+    assert all(os.path.exists(os.path.join(replica, vm["name"], vm["name"] + ".vmx")) for vm in lab["vms"])
 
     # evidence; the journal says the failback finished (a rerun would not resume it)
     run_dir_of = os.path.dirname(path.rsplit("/quarantine/", 1)[0] + "/")
