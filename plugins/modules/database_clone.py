@@ -211,11 +211,10 @@ commands:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput, RecoveryError
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import args as rargs
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import clone as cl
+from ansible_collections.continuity.recovery.plugins.module_utils.safe_module import SafeModule
 
 
 def main():
@@ -231,9 +230,9 @@ def main():
         base_backup=dict(type="str"),
         count_tables=dict(type="list", elements="str", default=[]),
     )
-    module = AnsibleModule(argument_spec=spec, required_if=rargs.REQUIRED_IF,
-                           mutually_exclusive=[("target_time", "target_lsn", "target_name")],
-                           supports_check_mode=True)
+    module = SafeModule(argument_spec=spec, required_if=rargs.REQUIRED_IF,
+                        mutually_exclusive=[("target_time", "target_lsn", "target_name")],
+                        supports_check_mode=True)
     p = module.params
     result = dict(changed=False, pair=p["name"], state=p["state"], data_dir=p["data_dir"].rstrip("/"),
                   host=p["listen_addresses"], port=p["port"], target={}, clone={}, actions=[], queries=[],

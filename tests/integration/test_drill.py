@@ -282,6 +282,20 @@ def test_database_clone_check_mode_idempotence_and_ownership(drill_lab, tmp_path
 
 
 # --------------------------------------------------------------------- drill
+def test_refused_outside_the_change_window_before_anything_changes(drill_lab):
+    before = production(drill_lab)
+    recovery_before = vsphere_fingerprint(drill_lab["sites"]["recovery"]["vcenter"])
+    closed = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"}
+    run = drill(drill_lab, "closed", recovery_change_window=closed)
+    assert run.rc != 0 and "outside" in run.failures()[-1]["msg"]
+    assert_production_identical(drill_lab, before, production(drill_lab))
+    assert vsphere_fingerprint(drill_lab["sites"]["recovery"]["vcenter"]) == recovery_before
+    assert recovery_artifacts(drill_lab) == []
+    recs = drill_records(drill_lab, "closed")
+    assert [(r["kind"], r["name"], r["status"]) for r in recs if r["kind"] != "timing"] == [
+        ("check", "change_window", "failed"), ("summary", "drill", "failed")]
+
+
 def test_check_mode_says_what_would_happen_and_changes_nothing(drill_lab):
     before = production(drill_lab)
     recovery_before = vsphere_fingerprint(drill_lab["sites"]["recovery"]["vcenter"])
@@ -332,7 +346,7 @@ def test_drill_passes_proves_production_untouched_and_leaves_nothing(drill_lab):
     assert done["vms_verified"] == len(vms) and done["databases_cloned"] == "paydb"
     assert done["replication_held"] == "vmstore" and done["production_differences"] == 0
     # the rollback journal: every change journaled, and undone by the cleanup (nothing left for a rollback)
-    assert journal_states(drill_lab, "drill") == {"drill/pair:vmstore/hold": "undone",
+    assert journal_states(drill_lab, "drill") == {"drill": "done", "drill/pair:vmstore/hold": "undone",
                                                   "drill/pair:paydb/database_clone": "undone",
                                                   "drill/vm_clones": "undone"}
     no_secret_in_evidence(drill_lab)
@@ -397,7 +411,8 @@ def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(d
     assert done["result"] == "failed" and broken in done["vms_failed"] and done["cleanup"] == "ok"
     assert done["production_unchanged"] is True
     assert "drill failed at" in run.failures()[-1]["msg"]
-    assert set(journal_states(drill_lab, "broken").values()) == {"undone"}
+    states = journal_states(drill_lab, "broken")
+    assert states.pop("drill") == "done" and set(states.values()) == {"undone"}   # cleanup left nothing
     no_secret_in_evidence(drill_lab)
 
 
