@@ -175,10 +175,15 @@ def test_protect_then_drill_job_through_ansible_runner(runner_lab, tmp_path):
 
     # the evidence directory of the run is inside the job's artifacts
     [run_dir] = drill.evidence_runs(plan["name"])
+    # the job's artifacts as AWX reads them (set_stats, playbook_on_stats.artifact_data): the run it made
+    [stats] = drill.events("playbook_on_stats")
+    artifacts = stats["event_data"]["artifact_data"]
+    assert os.path.realpath(artifacts["recovery_evidence_dir"]) == os.path.realpath(run_dir), artifacts
+    assert artifacts["recovery_run_id"] == os.path.basename(run_dir)
     if "report" not in _roles_of(jobs[DRILL_TEMPLATE]["playbook"]):
-        # the drill workflow's next node: the report job template on the drill job's evidence directory
-        report = Job(tmp_path, "report", jobs["continuity.recovery report"], plan,
-                     extra={"recovery_evidence_dir": run_dir})
+        # the drill workflow's next node: the report job template, with the drill job's artifacts
+        # as its extra variables (what AWX passes from a workflow node to the next)
+        report = Job(tmp_path, "report", jobs["continuity.recovery report"], plan, extra=artifacts)
         report.run()
         _assert_successful(report)
     files = sorted(os.listdir(run_dir))
