@@ -409,7 +409,8 @@ def _rpo(records, objectives, pairs):
     objective = _num(objectives.get("rpo_seconds"))
     record = _latest(select(Q_RPO, records))
     out = {"objective_seconds": objective, "achieved_seconds": None, "met": None, "source": None,
-           "lost_rows": None, "lost_bytes": None, "mode": None, "exposure_seconds": None}
+           "lost_rows": None, "lost_transactions": None, "lost_bytes": None, "exact": None, "mode": None,
+           "exposure_seconds": None}
     exposures = [p["rpo_exposure_seconds"] for p in pairs if p["rpo_exposure_seconds"] is not None]
     if exposures:
         out["exposure_seconds"] = max(exposures)
@@ -417,13 +418,22 @@ def _rpo(records, objectives, pairs):
         rpo = record["data"]["rpo"]
         out.update(achieved_seconds=_num(rpo.get("achieved_seconds")),
                    source="%s/%s" % (record.get("role"), record.get("name")),
-                   lost_rows=_num(rpo.get("lost_rows")), lost_bytes=_num(rpo.get("lost_bytes")),
+                   lost_rows=_lost_rows(rpo.get("lost_rows")), lost_bytes=_num(rpo.get("lost_bytes")),
+                   lost_transactions=_num(rpo.get("lost_transactions")),
+                   exact=rpo.get("exact") if isinstance(rpo.get("exact"), bool) else None,
                    mode=rpo.get("mode") or (record.get("data") or {}).get("mode"))
         if _num(rpo.get("objective_seconds")) is not None:
             out["objective_seconds"] = objective = rpo["objective_seconds"]
     if out["achieved_seconds"] is not None and objective is not None:
         out["met"] = out["achieved_seconds"] <= objective
     return out
+
+
+def _lost_rows(value):
+    """Rows lost: a number, or the ``{inserted, updated, deleted, total}`` of replication's ``rpo``."""
+    if isinstance(value, dict):
+        return _num(value.get("total"))
+    return _num(value)
 
 
 def _rto(records, objectives, timeline):

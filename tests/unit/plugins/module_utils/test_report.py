@@ -181,3 +181,11 @@ def test_filters():
         filters["report_model"]([BASELINE], query="[?")
     with pytest.raises(AnsibleFilterError):
         filters["report_chart"]("nope")
+
+
+def test_rpo_takes_lost_rows_from_replications_breakdown_and_says_whether_exact():
+    records = [rec("summary", "takeover", "changed", role="takeover",
+                   data={"rpo": {"achieved_seconds": 3.2, "mode": "emergency", "exact": True, "lost_transactions": 7,
+                                 "lost_rows": {"inserted": 5, "updated": 2, "deleted": 0, "total": 7}}})]
+    rpo = report.build(records, objectives={"rpo_seconds": 60})["rpo"]
+    assert (rpo["lost_rows"], rpo["lost_transactions"], rpo["exact"], rpo["met"]) == (7, 7, True, True)
