@@ -76,7 +76,8 @@ def headline(key, f):
         return ("**{secret_hits} secret hits** in {files_scanned} files + {output_bytes} bytes of -vvv output "
                 "({secret_values} secret values); evidence files not 0600: {loose_files}, dirs not 0700: "
                 "{loose_dirs}; validate_certs default true in {validate_certs_true_default} module specs; "
-                "replication over TLS when required: {tls_required_streams_over_tls}").format(**_defaults(f))
+                "replication over TLS when required: {tls_required_streams_over_tls}; whole lifecycle -vvv: "
+                "{lifecycle_secret_hits} secret hits").format(**_defaults(f))
     if key == "8":
         growth = f.get("memory_growth_kib") or {}
         return ("{soak_seconds} s soak, {inspections} inspections, {rows_written} rows written, **{rows_lost} "

@@ -7,6 +7,9 @@
   plan and the protect settings (each ``*password*`` value, found by walking them) and
   for any DSN or conninfo carrying a password. Every evidence file is 0600, every
   evidence directory 0700.
+- ``test_no_secret_in_the_whole_lifecycle``: the same scan over playbooks/lifecycle.yml
+  (drill, planned takeover and failback included); a strict xfail (only a found secret)
+  while the failback role's known leak stands.
 - ``test_validate_certs_is_true_by_default``: every module documenting validate_certs
   defaults it to true (ansible-doc), the shared argument spec does, the plan
   normalises an absent validate_certs to true, and site_info without validate_certs
@@ -65,8 +68,18 @@ def _files(root):
             yield os.path.join(base, name), False
 
 
-@pytest.mark.chaos_item("7")
-def test_no_secret_anywhere_and_restrictive_modes(lab, figures, tmp_path):
+class SecretLeak(AssertionError):
+    """A secret value (or a password-bearing DSN) was found in output, logs, evidence or reports."""
+
+
+def _task_of(text, index):
+    """The task header (``TASK [...]``) printed last before ``index`` in playbook output."""
+    start = text.rfind("TASK [", 0, index)
+    return text[start:text.find("]", start) + 1] if start >= 0 else "?"
+
+
+def _scan(lab, tmp_path, playbook, extra_vars):
+    """Run ``playbook`` with -vvv and an Ansible log on the chaos lab's plan; search everything it wrote."""
     plan = cl.lab_plan(lab)
     with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all", "protect.yml"), encoding="utf-8") as f:
         protect_settings = yaml.safe_load(f)["protect_pair_settings"]
@@ -77,14 +90,13 @@ def test_no_secret_anywhere_and_restrictive_modes(lab, figures, tmp_path):
     root = tmp_path / "evidence"
     log_path = tmp_path / "ansible.log"
     started = time.time()
-    run = cl.playbook(lab, SCAN_PLAYBOOK, extra_vars={"recovery_evidence_root": str(root), "chaos_run_id": "security"},
+    run = cl.playbook(lab, playbook, extra_vars=dict(extra_vars, recovery_evidence_root=str(root)),
                       args=["-e", "@" + str(plan_file), "-vvv"],
                       env={"ANSIBLE_LOG_PATH": str(log_path),
                            "ANSIBLE_CALLBACKS_ENABLED": "results_file,continuity.recovery.recovery_timeline"},
                       timeout=1500)
     assert run.rc == 0, run.stdout[-4000:]
 
-    scanned, hits = {}, []
     texts = {"ansible-playbook -vvv stdout": run.stdout, "ansible-playbook stderr": run.stderr}
     for path, is_dir in _files(str(root)):
         if not is_dir:
@@ -98,14 +110,24 @@ def test_no_secret_anywhere_and_restrictive_modes(lab, figures, tmp_path):
         if os.path.getmtime(path) >= started - 1:
             with open(path, encoding="utf-8", errors="replace") as handle:
                 texts["lab pg log " + name] = handle.read()
+    hits = []
     for where, text in texts.items():
-        scanned[where] = len(text)
         for secret in secrets:
-            if secret in text:
-                hits.append("%s: the secret %s...%s" % (where, secret[:2], secret[-2:]))
+            index = text.find(secret)
+            while index >= 0:
+                hits.append("%s: the secret %s...%s in %s" % (where, secret[:2], secret[-2:], _task_of(text, index)))
+                index = text.find(secret, index + 1)
         for match in DSN_WITH_PASSWORD.finditer(text):
-            hits.append("%s: a password-bearing DSN/conninfo %r" % (where, match.group(0)[:12] + "..."))
+            hits.append("%s: a password-bearing DSN/conninfo %r in %s" % (
+                where, match.group(0)[:12] + "...", _task_of(text, match.start())))
+    assert len(run.stdout) > 100000 and len(texts["ansible.log"]) > 10000     # -vvv really was verbose
+    return {"secrets": secrets, "texts": texts, "hits": hits, "run": run, "root": root}
 
+
+@pytest.mark.chaos_item("7")
+def test_no_secret_anywhere_and_restrictive_modes(lab, figures, tmp_path):
+    scan = _scan(lab, tmp_path, SCAN_PLAYBOOK, {"chaos_run_id": "security"})
+    root, texts, hits = scan["root"], scan["texts"], scan["hits"]
     loose_files, loose_dirs, evidence_files = [], [], 0
     for path, is_dir in [(str(root), True)] + list(_files(str(root))):
         mode = stat.S_IMODE(os.lstat(path).st_mode)
@@ -116,10 +138,10 @@ def test_no_secret_anywhere_and_restrictive_modes(lab, figures, tmp_path):
             if mode != 0o600:
                 loose_files.append("%s %o" % (os.path.relpath(path, str(root)), mode))
     kinds = sorted({os.path.splitext(p)[1] for p, d in _files(str(root)) if not d})
-    figures.set(secret_values=len(secrets), files_scanned=len(texts) - 2, output_bytes=len(run.stdout),
-                log_bytes=scanned["ansible.log"], secret_hits=len(hits), evidence_files=evidence_files,
-                evidence_file_kinds=kinds, loose_files=len(loose_files), loose_dirs=len(loose_dirs))
-    assert len(run.stdout) > 100000 and scanned["ansible.log"] > 10000     # -vvv really was verbose
+    figures.set(secret_values=len(scan["secrets"]), files_scanned=len(texts) - 2,
+                output_bytes=len(scan["run"].stdout), log_bytes=len(texts["ansible.log"]), secret_hits=len(hits),
+                evidence_files=evidence_files, evidence_file_kinds=kinds, loose_files=len(loose_files),
+                loose_dirs=len(loose_dirs))
     assert any(name.endswith("report.html") for name in texts) and any("records.jsonl" in n for n in texts)
     assert not hits, hits[:20]
     assert not loose_files and not loose_dirs, (loose_files[:10], loose_dirs[:10])
@@ -293,3 +315,21 @@ def test_required_tls_is_not_bypassed_when_seeding(lab, plain_pair, figures, tmp
                 seed_copied_without_tls=seeded)
     assert present.get("failed"), "replication_ssl_mode=require against a server without TLS must fail"
     assert not seeded, "the base backup was copied over a connection without TLS"
+
+
+@pytest.mark.chaos_item("7")
+@pytest.mark.xfail(strict=True, raises=SecretLeak,
+                   reason="roles/failback/tasks/prove.yml passes the database passwords as task environment "
+                          "(FB_P_PW/FB_S_PW): -vvv prints them in the EXEC line; reported on notes.md (H4)")
+def test_no_secret_in_the_whole_lifecycle(lab, figures, tmp_path):
+    """The whole lifecycle (baseline, protect, drill, takeover, failback, report) with -vvv: no secret anywhere.
+
+    Any other failure (the lifecycle not passing) fails this test outright; only a found secret is the
+    expected failure while the known leak stands."""
+    scan = _scan(lab, tmp_path, os.path.join(REPO, "playbooks", "lifecycle.yml"),
+                 {"recovery_run_id_override": "lifecycle"})
+    figures.set(lifecycle_secret_hits=len(scan["hits"]),
+                lifecycle_secret_hit_tasks=sorted({h.rsplit(" in ", 1)[1] for h in scan["hits"]}),
+                lifecycle_output_bytes=len(scan["run"].stdout))
+    if scan["hits"]:
+        raise SecretLeak(scan["hits"][:20])
