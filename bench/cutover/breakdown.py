@@ -144,11 +144,11 @@ def print_marks(path, t_start):
         if "t0" in rec:
             if rec["t"] - rec["t0"] < 0.005:
                 continue  # the result poll loop's empty passes, empty callbacks
-            print("%8.3f %8.3f %7.3f %6.3f  %s" % (rec["t0"] - t_start, rec["t"] - t_start, rec["t"] - rec["t0"],
-                                                  rec["cpu"], rec["name"]))
+            row = (rec["t0"] - t_start, rec["t"] - t_start, rec["t"] - rec["t0"], rec["cpu"], rec["name"])
+            print("%8.3f %8.3f %7.3f %6.3f  %s" % row)
         else:
-            print("%8.3f %8s %7s %6s  %s%s" % (rec["t"] - t_start, "", "", "%.3f" % rec["cpu"] if "cpu" in rec else "",
-                                               rec["name"], "" if "cpu" in rec else ""))
+            cpu = "%.3f" % rec["cpu"] if "cpu" in rec else ""
+            print("%8.3f %8s %7s %6s  %s" % (rec["t"] - t_start, "", "", cpu, rec["name"]))
 
 
 def with_sim(binary, work, port, replica, delay, fn):
