@@ -8,8 +8,7 @@
   for any DSN or conninfo carrying a password. Every evidence file is 0600, every
   evidence directory 0700.
 - ``test_no_secret_in_the_whole_lifecycle``: the same scan over playbooks/lifecycle.yml
-  (drill, planned takeover and failback included); a strict xfail (only a found secret)
-  while the failback role's known leak stands.
+  (drill, planned takeover and failback included).
 - ``test_validate_certs_is_true_by_default``: every module documenting validate_certs
   defaults it to true (ansible-doc), the shared argument spec does, the plan
   normalises an absent validate_certs to true, and site_info without validate_certs
@@ -318,14 +317,11 @@ def test_required_tls_is_not_bypassed_when_seeding(lab, plain_pair, figures, tmp
 
 
 @pytest.mark.chaos_item("7")
-@pytest.mark.xfail(strict=True, raises=SecretLeak,
-                   reason="roles/failback/tasks/prove.yml passes the database passwords as task environment "
-                          "(FB_P_PW/FB_S_PW): -vvv prints them in the EXEC line; reported on notes.md (H4)")
 def test_no_secret_in_the_whole_lifecycle(lab, figures, tmp_path):
     """The whole lifecycle (baseline, protect, drill, takeover, failback, report) with -vvv: no secret anywhere.
 
-    Any other failure (the lifecycle not passing) fails this test outright; only a found secret is the
-    expected failure while the known leak stands."""
+    The failback role's table comparison once passed the database passwords as task environment, which
+    -vvv prints in the EXEC line; it now reads them from a private password file."""
     scan = _scan(lab, tmp_path, os.path.join(REPO, "playbooks", "lifecycle.yml"),
                  {"recovery_run_id_override": "lifecycle"})
     figures.set(lifecycle_secret_hits=len(scan["hits"]),
