@@ -66,7 +66,7 @@ def commit_time(stamp, zone):
 
 def seconds_between(later, earlier):
     """Seconds from ISO 8601 ``earlier`` to ``later`` (PostgreSQL text like ``'... 06:43:29.78+00'`` too)."""
-    a, b = _to_datetime(later), _to_datetime(earlier)
+    a, b = to_datetime(later), to_datetime(earlier)
     if a is None or b is None:
         return None
     return round((a - b).total_seconds(), 6)
@@ -74,11 +74,12 @@ def seconds_between(later, earlier):
 
 def iso(text):
     """PostgreSQL or ISO timestamp text -> ISO 8601 with offset (None stays None)."""
-    parsed = _to_datetime(text)
+    parsed = to_datetime(text)
     return parsed.isoformat() if parsed else None
 
 
-def _to_datetime(text):
+def to_datetime(text):
+    """PostgreSQL or ISO timestamp text -> aware datetime (UTC when it has no offset), or None."""
     if not text:
         return None
     value = str(text).strip().replace(" ", "T", 1)

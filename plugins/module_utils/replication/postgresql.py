@@ -13,6 +13,7 @@ present/absent, the old primary's for promoted (stop + fence marker) and reverse
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pwd
@@ -1237,18 +1238,9 @@ class PostgresqlDriver(Driver):
 
 
 def _seconds_since(iso):
-    if not iso:
+    then = divergence.to_datetime(iso)
+    if then is None:
         return None
-    import datetime
-    text = iso.replace("Z", "+00:00").replace(" ", "T")
-    if re.search(r"[+-]\d\d$", text):
-        text += ":00"
-    try:
-        then = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=datetime.timezone.utc)
     return round((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds(), 1)
 
 

@@ -394,8 +394,12 @@ class Cutover:
                 res["steps"].append("unregister_source")
                 res["status"] = "would_change"
             return
+        self.unregister(source_view.session, todo, states)
+
+    def unregister(self, session, items: Sequence[Mapping], states: Mapping) -> None:
+        """UnregisterVM for every item, in parallel (its files stay); step ``unregister_source``."""
         started = self.now()
-        calls = [(i, (lambda i=i: source_view.session.call(states[i["name"]]["obj"].UnregisterVM))) for i in todo]
+        calls = [(i, (lambda i=i: session.call(states[i["name"]]["obj"].UnregisterVM))) for i in items]
         for item, _unused, error in self.parallel(calls):
             res = self.result(item)
             res["timeline"].append({"step": "unregister_source", "start": started, "end": self.now()})
@@ -712,14 +716,4 @@ class Cutover:
             return task
         self.phase(session, "remove_snapshot", self.alive([i for i in items if "remove_snapshot" in todo[i["name"]]]),
                    remove_snapshots)
-        unregister = self.alive([i for i in items if "unregister_source" in todo[i["name"]]])
-        started = self.now()
-        calls = [(i, (lambda i=i: session.call(states[i["name"]]["obj"].UnregisterVM))) for i in unregister]
-        for item, _unused, error in self.parallel(calls):
-            res = self.result(item)
-            res["timeline"].append({"step": "unregister_source", "start": started, "end": self.now()})
-            if error:
-                self.fail(item, "unregister_source", error)
-            else:
-                res["steps"].append("unregister_source")
-                res["status"] = "changed"
+        self.unregister(session, self.alive([i for i in items if "unregister_source" in todo[i["name"]]]), states)
