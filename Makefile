@@ -3,7 +3,7 @@
 #   make demo    one command: install, start the lab, run the whole lifecycle,
 #                print the report's path as the last line
 #   make test    one command: install, then every suite (unit lint sanity build
-#                integration molecule) with a summary; non-zero if any failed
+#                docs integration chaos molecule) with a summary; non-zero if any failed
 #   make help    everything else
 #
 # Every target is idempotent. Variables (PYTHON, VENV, LAB_DIR, ...) can be
