@@ -10,69 +10,7 @@ from pyVmomi import vim
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import TaskFailed, TaskTimeout
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import tasks
 
-from vsphere_fakes import FakeSession
-
-
-def change(name, val, op="assign"):
-    return SimpleNamespace(name=name, op=op, val=val)
-
-
-def obj_update(task, *changes, kind="modify", missing=()):
-    return SimpleNamespace(obj=task, kind=kind, changeSet=list(changes), missingSet=list(missing))
-
-
-def update_set(version, *object_updates):
-    return SimpleNamespace(version=version, filterSet=[SimpleNamespace(objectSet=list(object_updates))])
-
-
-def fault(message, cls=vim.fault.InvalidPowerState):
-    return SimpleNamespace(localizedMessage=message, fault=cls())
-
-
-class Clock:
-    """A monotonic clock that advances by each WaitForUpdatesEx's maxWaitSeconds when it returns None."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-class ScriptedCollector:
-    """CreatePropertyCollector -> itself; WaitForUpdatesEx replays ``script`` (None = no change)."""
-
-    def __init__(self, script, clock=None):
-        self.script = list(script)
-        self.clock = clock
-        self.filters = []
-        self.waits = []
-        self.destroyed = False
-        self.log = None
-
-    def CreatePropertyCollector(self):
-        self.log.append("CreatePropertyCollector")
-        return self
-
-    def CreateFilter(self, spec, partialUpdates):
-        self.log.append("CreateFilter")
-        self.filters.append(spec)
-
-    def WaitForUpdatesEx(self, version, options):
-        self.log.append("WaitForUpdatesEx")
-        self.waits.append((version, options.maxWaitSeconds))
-        step = self.script.pop(0) if self.script else None
-        if step is None and self.clock is not None:
-            self.clock.now += options.maxWaitSeconds
-        return step
-
-    def DestroyPropertyCollector(self):
-        self.log.append("DestroyPropertyCollector")
-        self.destroyed = True
-
-
-def make_tasks(count):
-    return [vim.Task("task-%d" % i) for i in range(1, count + 1)]
+from vsphere_fakes import Clock, FakeSession, ScriptedCollector, change, fault, make_tasks, obj_update, update_set
 
 
 def test_many_tasks_one_filter_constant_calls():

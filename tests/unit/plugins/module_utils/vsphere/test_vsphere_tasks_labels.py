@@ -5,50 +5,19 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from pyVmomi import vim
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import TaskFailed, TaskTimeout
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import tasks
 
-from vsphere_fakes import FakeSession
+from vsphere_fakes import Clock, FakeSession, ScriptedCollector, change, make_tasks, obj_update, update_set
 
 
-def change(name, val):
-    return SimpleNamespace(name=name, op="assign", val=val)
-
-
-def update_set(version, *object_updates):
-    return SimpleNamespace(version=version, filterSet=[SimpleNamespace(objectSet=list(object_updates))])
-
-
-def obj_update(task, *changes):
-    return SimpleNamespace(obj=task, kind="modify", changeSet=list(changes), missingSet=[])
-
-
-class Collector:
+class Collector(ScriptedCollector):
     """Replays WaitForUpdatesEx updates; RetrievePropertiesEx answers the labels of the tasks asked for."""
 
     def __init__(self, script, clock=None):
-        self.script, self.clock = list(script), clock
-        self.filters, self.retrieved, self.log = [], [], None
-
-    def CreatePropertyCollector(self):
-        self.log.append("CreatePropertyCollector")
-        return self
-
-    def CreateFilter(self, spec, partialUpdates):
-        self.log.append("CreateFilter")
-        self.filters.append(spec)
-
-    def WaitForUpdatesEx(self, version, options):
-        self.log.append("WaitForUpdatesEx")
-        step = self.script.pop(0) if self.script else None
-        if step is None and self.clock is not None:
-            self.clock.now += options.maxWaitSeconds
-        return step
-
-    def DestroyPropertyCollector(self):
-        self.log.append("DestroyPropertyCollector")
+        super().__init__(script, clock)
+        self.retrieved = []
 
     def RetrievePropertiesEx(self, specSet, options):
         self.log.append("RetrievePropertiesEx")
@@ -57,18 +26,6 @@ class Collector:
         return SimpleNamespace(token=None, objects=[SimpleNamespace(obj=o, missingSet=[], propSet=[
             SimpleNamespace(name="info.descriptionId", val="VirtualMachine.powerOn"),
             SimpleNamespace(name="info.entityName", val="vm-of-" + o._moId)]) for o in objs])
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-def make_tasks(count):
-    return [vim.Task("task-%d" % i) for i in range(1, count + 1)]
 
 
 def test_success_watches_three_paths_and_reads_nothing_more():
