@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tarfile
 
 import pytest
-import yaml
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DIST = os.path.join(REPO_ROOT, ".build", "dist")
-BIN = os.path.dirname(sys.executable)
+import collection_tarball
+from collection_tarball import REPO_ROOT, env as _env, galaxy as _galaxy, tool as _tool
 
 # Content that must never be shipped, as top-level path prefixes in the tarball.
 FORBIDDEN_PREFIXES = (".venv/", ".build/", ".lab/", "evidence/", "tests/output/", ".git/", ".ci/", "bench/")
@@ -27,35 +23,9 @@ FORBIDDEN_PREFIXES = (".venv/", ".build/", ".lab/", "evidence/", "tests/output/"
 pytestmark = pytest.mark.slow
 
 
-def _tool(name: str) -> str:
-    """An ansible CLI from the same environment as this Python (the venv)."""
-    candidate = os.path.join(BIN, name)
-    return candidate if os.path.exists(candidate) else (shutil.which(name) or name)
-
-
-def _galaxy() -> dict:
-    with open(os.path.join(REPO_ROOT, "galaxy.yml"), encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def _env(**extra: str) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def tarball() -> str:
-    galaxy = _galaxy()
-    path = os.path.join(DIST, "%s-%s-%s.tar.gz" % (galaxy["namespace"], galaxy["name"], galaxy["version"]))
-    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(os.path.join(REPO_ROOT, "galaxy.yml")):
-        subprocess.run(
-            [_tool("ansible-galaxy"), "collection", "build", "--force", "--output-path", DIST],
-            cwd=REPO_ROOT, env=_env(), check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-    assert os.path.isfile(path), "no tarball at %s" % path
-    return path
+    return collection_tarball.tarball()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -24,16 +23,10 @@ import tarfile
 import pytest
 import yaml
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DIST = os.path.join(REPO_ROOT, ".build", "dist")
-BIN = os.path.dirname(sys.executable)
+import collection_tarball
+from collection_tarball import REPO_ROOT, env as _env, tool as _tool
 
 pytestmark = pytest.mark.slow
-
-
-def _tool(name: str) -> str:
-    candidate = os.path.join(BIN, name)
-    return candidate if os.path.exists(candidate) else (shutil.which(name) or name)
 
 
 def _yaml(*parts: str):
@@ -53,13 +46,6 @@ def _pin(path: str, name: str) -> str:
     raise AssertionError("%s is not pinned in %s" % (name, path))
 
 
-def _env(**extra: str) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def ee_definition() -> dict:
     return _yaml("execution-environment.yml")
@@ -67,16 +53,7 @@ def ee_definition() -> dict:
 
 @pytest.fixture(scope="module")
 def tarball() -> str:
-    galaxy = _yaml("galaxy.yml")
-    path = os.path.join(DIST, "%s-%s-%s.tar.gz" % (galaxy["namespace"], galaxy["name"], galaxy["version"]))
-    inputs = ("galaxy.yml", "requirements.txt", "bindep.txt", os.path.join("meta", "execution-environment.yml"))
-    newest_input = max(os.path.getmtime(os.path.join(REPO_ROOT, name)) for name in inputs)
-    if not os.path.exists(path) or os.path.getmtime(path) < newest_input:
-        subprocess.run(
-            [_tool("ansible-galaxy"), "collection", "build", "--force", "--output-path", DIST],
-            cwd=REPO_ROOT, env=_env(), check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-    return path
+    return collection_tarball.tarball("requirements.txt", "bindep.txt", os.path.join("meta", "execution-environment.yml"))
 
 
 @pytest.fixture(scope="module")
