@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.continuity.recovery.plugins.module_utils import change_window
+from ansible_collections.continuity.recovery.plugins.plugin_utils.action_arguments import validated_arguments
 
 ARGUMENT_SPEC = dict(
     plan=dict(type="dict"),
@@ -35,11 +35,8 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(
-            ARGUMENT_SPEC, mutually_exclusive=[["plan", "window"]]).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail("change_window: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = validated_arguments("change_window", ARGUMENT_SPEC, self._task.args,
+                                   mutually_exclusive=[["plan", "window"]])
 
         window = args["window"]
         if window is None and args["plan"] is not None:

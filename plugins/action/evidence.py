@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.continuity.recovery.plugins.module_utils import evidence
+from ansible_collections.continuity.recovery.plugins.plugin_utils.action_arguments import validated_arguments
 
 _RECORD_SPEC = dict(
     kind=dict(type="str", required=True, choices=list(evidence.KINDS)),
@@ -45,10 +45,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail("evidence: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = validated_arguments("evidence", ARGUMENT_SPEC, self._task.args)
 
         result.update(changed=False, dir=args["dir"])
         try:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.continuity.recovery.plugins.module_utils import evidence
 from ansible_collections.continuity.recovery.plugins.module_utils import journal as journal_lib
+from ansible_collections.continuity.recovery.plugins.plugin_utils.action_arguments import validated_arguments
 
 ARGUMENT_SPEC = dict(
     dir=dict(type="path"),
@@ -96,13 +96,11 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(
-            ARGUMENT_SPEC, mutually_exclusive=[["dir", "root"]], required_one_of=[["dir", "root"]],
+        args = validated_arguments(
+            "journal", ARGUMENT_SPEC, self._task.args,
+            mutually_exclusive=[["dir", "root"]], required_one_of=[["dir", "root"]],
             required_by={"status": ("dir", "step"), "unfinished": ("root",)},
-        ).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail("journal: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        )
         result["changed"] = False
 
         if args["root"]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
@@ -25,6 +24,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.site_facts imp
     failed_site,
     site_facts,
 )
+from ansible_collections.continuity.recovery.plugins.plugin_utils.action_arguments import validated_arguments
 
 ARGUMENT_SPEC = dict(
     plan=dict(type="raw", required=True),
@@ -45,10 +45,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail("recovery_plan: " + "; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        args = validated_arguments("recovery_plan", ARGUMENT_SPEC, self._task.args)
 
         normalised, problems = plan_model.validate(args["plan"])
         result["checked"] = ["structure"]
