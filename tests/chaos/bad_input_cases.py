@@ -2,9 +2,10 @@
 
 ``PLAN_CASES``: (id, category, edits of the shared lab plan, field) - each edit is
 ``(path, value)`` in plan notation (``DELETE`` removes, an index one past the end
-appends); ``field`` is the path the rejection must name (a problem line starting
-``<field>:``). ``live`` cases are structurally valid and only wrong against the
-live sites (they go through site_info / database_info, read-only).
+appends, a callable value is given the plan: tests/helpers/plan_edits.py); ``field``
+is the path the rejection must name (a problem line starting ``<field>:``). ``live``
+cases are structurally valid and only wrong against the live sites (they go through
+site_info / database_info, read-only).
 
 ``INVENTORY_CASES``: (id, category, role, host_vars YAML text, field) - one host of
 a generated inventory each; the role (baseline, or protect in check mode) is
@@ -13,34 +14,17 @@ included for that host and must be rejected before doing anything, naming ``fiel
 
 from __future__ import annotations
 
-import copy
-import re
+import os
+import sys
 
-DELETE = object()
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helpers"))
+import plan_edits  # noqa: E402  pylint: disable=wrong-import-position
+
+DELETE = plan_edits.DELETE
+edited = plan_edits.edited  # test_bad_input.py: cases.edited(lab plan, edits)
 
 DMZ = {"name": "dmz", "primary": "Prod-Net", "recovery": "DR-Prod", "drill": "DR-Bubble",
        "primary_subnet": "10.11.0.0/24", "recovery_subnet": "10.21.0.0/24", "recovery_gateway": "10.21.0.1"}
-
-
-def edited(plan, edits):
-    plan = copy.deepcopy(plan)
-    for path, value in edits:
-        if path == "":
-            return value
-        parts = [int(index) if index else key for key, index in _TOKEN.findall(path)]
-        node = plan
-        for part in parts[:-1]:
-            node = node[part]
-        if callable(value):
-            value = value(plan)
-        if value is DELETE:
-            del node[parts[-1]]
-        elif isinstance(node, list) and parts[-1] == len(node):
-            node.append(value)
-        else:
-            node[parts[-1]] = value
-    return plan
 
 
 def _vm(name, ip=None, network=None):

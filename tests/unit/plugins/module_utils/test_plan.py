@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import datetime
 import random
-import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,11 @@ import yaml
 from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_mod
 from ansible_collections.continuity.recovery.plugins.module_utils.plan import Problem, mask_secrets, validate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "helpers"))
+import plan_edits  # noqa: E402  pylint: disable=wrong-import-position
+
 LAB = Path(__file__).parent / "plans" / "lab.yml"
-DELETE = object()
-_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+DELETE = plan_edits.DELETE
 NAME_RULE = "must match ^[a-z0-9][a-z0-9_.-]{0,62}$"
 EARLIER = "depends_on must name earlier tiers"
 ISOLATED = "drills need an isolated portgroup"
@@ -39,20 +41,8 @@ def lab() -> dict:
 
 
 def edited(*changes: tuple[str, Any]) -> dict:
-    """The lab plan with ``(path, value)`` edits (path in plan notation; DELETE removes)."""
-    plan = lab()
-    for path, value in changes:
-        parts = [int(index) if index else key for key, index in _TOKEN.findall(path)]
-        node = plan
-        for part in parts[:-1]:
-            node = node[part]
-        if value is DELETE:
-            del node[parts[-1]]
-        elif isinstance(node, list) and parts[-1] == len(node):
-            node.append(value)
-        else:
-            node[parts[-1]] = value
-    return plan
+    """The lab plan with ``(path, value)`` edits (plan notation, DELETE removes: tests/helpers/plan_edits.py)."""
+    return plan_edits.edited(lab(), changes)
 
 
 def problems(plan: Any) -> list[str]:
