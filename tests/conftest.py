@@ -6,6 +6,9 @@ the repository root *is* the collection, and
 (``make collection-link``, re-created here when missing) puts it under an
 ``ansible_collections`` tree, so ``.build/collections`` goes on ``sys.path``.
 The same link serves ``ansible.cfg``'s ``collections_path``.
+
+Registers the reliability figures recorder (tests/chaos/figures_plugin.py: the
+``chaos_item`` marker and the ``figures`` fixture) for every suite.
 """
 
 from __future__ import annotations
@@ -41,6 +44,18 @@ if COLLECTIONS_PATH not in sys.path:
     sys.path.insert(0, COLLECTIONS_PATH)
 # Subprocesses (ansible-playbook, ansible-doc, python -c ...) see the same tree.
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS_PATH)
+
+
+CHAOS_DIR = os.path.join(REPO_ROOT, "tests", "chaos")
+
+
+def pytest_configure(config):
+    """The figures recorder, for the chaos suite and the integration tests that measure a reliability item."""
+    if CHAOS_DIR not in sys.path:
+        sys.path.insert(0, CHAOS_DIR)
+    import figures_plugin  # pylint: disable=import-outside-toplevel
+    if not config.pluginmanager.is_registered(figures_plugin):
+        config.pluginmanager.register(figures_plugin, "continuity-recovery-figures")
 
 
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument

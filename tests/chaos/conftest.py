@@ -14,10 +14,11 @@ tests/integration/conftest.py, loaded here under its own name; they use this
 ``lab``       session fixture: the chaos lab's lab.json, plus ``plan`` (its recovery plan,
               from ``labctl.py plan``) and ``env`` (LAB_DIR/LAB_PORT_OFFSET for playbooks).
 
-``figures``   function fixture: the ``Item`` of the test's ``@pytest.mark.chaos_item(key)``;
+``figures``   (tests/chaos/figures_plugin.py, registered for every suite by tests/conftest.py)
+              the ``Item`` of the test's ``@pytest.mark.chaos_item(key)``;
               ``figures.set(rows_written=..., ...)`` / ``figures.note(text)``. Recorded into
               ``.build/chaos/figures.json`` with the test's outcome when the test ends,
-              whether it passed or failed.
+              whether it passed or failed; this suite's run header carries SETTINGS.
 ``chaos_settings`` session fixture: the bounds of this run (CHAOS_SOAK_SECONDS, CHAOS_LINK_DOWN_SECONDS).
 
 Every test here needs the lab and is marked ``integration`` and ``chaos``.
@@ -38,8 +39,7 @@ for _path in (HERE, os.path.join(TESTS, "integration"), os.path.join(TESTS, "lab
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import catalogue  # noqa: E402
-import figures as figures_mod  # noqa: E402
+import figures_plugin  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("chaos_integration_fixtures",
                                                os.path.join(TESTS, "integration", "conftest.py"))
@@ -59,11 +59,10 @@ SETTINGS = {
     # how long each link cut lasts; the issue asks for >= 30 s
     "link_down_seconds": max(30, int(os.environ.get("CHAOS_LINK_DOWN_SECONDS") or 35)),
 }
-_RECORDER = None
+figures_plugin.SUITE_SETTINGS["chaos"] = SETTINGS
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "chaos_item(key): the reliability item (tests/chaos/catalogue.py) a test measures")
     config.addinivalue_line("markers", "chaos: the reliability suite (make chaos)")
 
 
@@ -72,19 +71,6 @@ def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argu
         if str(item.fspath).startswith(HERE + os.sep):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.chaos)
-
-
-def _recorder():
-    global _RECORDER  # pylint: disable=global-statement
-    if _RECORDER is None:
-        _RECORDER = figures_mod.Recorder()
-        _RECORDER.start_run(**SETTINGS)
-    return _RECORDER
-
-
-def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
-    if _RECORDER is not None:
-        _RECORDER.finish_run()
 
 
 @pytest.fixture(scope="session")
@@ -113,28 +99,3 @@ def lab():
 @pytest.fixture(scope="session")
 def chaos_settings():
     return dict(SETTINGS)
-
-
-@pytest.fixture
-def figures(request):
-    marker = request.node.get_closest_marker("chaos_item")
-    assert marker, "a chaos test needs @pytest.mark.chaos_item(key)"
-    key = marker.args[0]
-    title = catalogue.ITEMS[key][0]
-    item = figures_mod.Item(key, title, request.node.nodeid)
-    recorder = _recorder()
-    started = time.monotonic()
-    yield item
-    report = getattr(request.node, "_chaos_call_report", None)
-    outcome = report.outcome if report is not None else "error"
-    if report is not None and report.skipped and hasattr(report, "wasxfail"):
-        outcome = "xfailed"  # a known gap, documented where the test says why
-    recorder.record(item, outcome, time.monotonic() - started)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.when == "call":
-        item._chaos_call_report = report  # pylint: disable=protected-access

@@ -1,14 +1,19 @@
-"""The figures recorder of the reliability suite: ``.build/chaos/figures.json``.
+"""The figures recorder of the reliability items: ``.build/chaos/figures.json``.
 
 One JSON document, rewritten atomically after every test:
 
-    {"run": {started_at, finished_at, host, cpus, kernel, python, postgresql, soak_seconds,
-             link_down_seconds, command},
-     "items": {"<catalogue key>": {"title", "test", "outcome", "duration_seconds",
-                                   "recorded_at", "figures": {...}, "notes": [...]}}}
+    {"runs": {"<suite>": {started_at, finished_at, host, cpus, kernel, python, postgresql,
+                          command, ...settings (chaos: soak_seconds, link_down_seconds)}},
+     "items": {"<catalogue key>": {"title", "test", "suite", "outcome", "duration_seconds",
+                                   "recorded_at", "run_started_at", "figures": {...}, "notes": [...]}}}
 
-A run of part of the suite updates the items it ran and keeps the others (with their
-own ``recorded_at``), so the rendered doc always says when each figure was taken.
+The suite is the directory under tests/ that recorded the item: ``chaos`` (make chaos)
+or ``integration`` (make integration: the crash takeover, interrupted takeover and drill
+isolation items are measured by the integration tests of the roles they exercise).
+Each suite's session has its own run header. A run of part of a suite updates the items
+it ran and keeps the others (with their own ``recorded_at``), so the rendered doc
+always says when each figure was taken. A file written before suites existed (one
+``run``) is read as the chaos suite's run.
 """
 
 from __future__ import annotations
@@ -65,39 +70,46 @@ def _worst(outcomes):
     return max(outcomes, key=lambda o: order.index(o) if o in order else len(order))
 
 
+def load(path):
+    """The figures file at ``path`` ({"runs", "items"}; empty when missing or unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("items"), dict):
+        return {"runs": {}, "items": {}}
+    if "runs" not in data:  # the one-suite format
+        run = data.pop("run", None)
+        data["runs"] = {"chaos": run} if run else {}
+        for entry in data["items"].values():
+            entry.setdefault("suite", "chaos")
+    return data
+
+
 class Recorder:
     def __init__(self, path=None):
         self.path = path or os.environ.get("CHAOS_FIGURES") or DEFAULT_PATH
-        self.data = self._load()
+        self.data = load(self.path)
 
-    def _load(self):
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if isinstance(data, dict) and isinstance(data.get("items"), dict):
-                return data
-        except (OSError, ValueError):
-            pass
-        return {"run": {}, "items": {}}
-
-    def start_run(self, **settings):
+    def start_run(self, suite, **settings):
         run = dict(machine(), started_at=utcnow(), finished_at=None,
                    command=os.environ.get("CHAOS_COMMAND") or " ".join(["pytest"] + sys.argv[1:]))
         run.update(settings)
-        self.data["run"] = run
+        self.data["runs"][suite] = run
         self.save()
 
-    def finish_run(self):
-        self.data["run"]["finished_at"] = utcnow()
+    def finish_run(self, suite):
+        self.data["runs"][suite]["finished_at"] = utcnow()
         self.save()
 
-    def record(self, item, outcome, duration):
+    def record(self, item, outcome, duration, suite):
         """Store the item's figures; several tests of one item in one run are merged (figures, notes,
         tests), and the item's outcome is the worst of theirs."""
         entry = {
-            "title": item.title, "test": item.test, "tests": [item.test], "outcome": outcome,
+            "title": item.title, "test": item.test, "tests": [item.test], "suite": suite, "outcome": outcome,
             "outcomes": {item.test: outcome}, "duration_seconds": round(duration, 1), "recorded_at": utcnow(),
-            "run_started_at": self.data["run"].get("started_at"),
+            "run_started_at": self.data["runs"][suite].get("started_at"),
             "figures": dict(item.figures), "notes": list(item.notes),
         }
         previous = self.data["items"].get(item.key)

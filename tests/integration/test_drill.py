@@ -14,6 +14,9 @@ written between the two positions (pg_waldump) belongs to a transaction. Order m
 keeps file order): database_clone alone, check mode, the full drill, a point-in-time drill (and
 the same end state after a second run), a drill whose VM clone fails, a bad point-in-time
 target, a time limit. DRILL_KEEP_LAB=1 keeps the lab for the next run.
+
+Reliability item 5 (drill isolation, docs/reliability.md): the full drill and the drill that
+fails midway record their figures (``@pytest.mark.chaos_item("5")``, tests/chaos/figures_plugin.py).
 """
 
 from __future__ import annotations
@@ -154,6 +157,20 @@ def assert_production_identical(lab, before, after):
     wal = {k: v for k, v in after["replication"].items() if k != "lsn"}
     assert wal == {k: v for k, v in before["replication"].items() if k != "lsn"}
     assert data_wal(lab, before["replication"]["lsn"], after["replication"]["lsn"]) == []
+
+
+def production_figures(lab, before, after):
+    """What item 5 publishes: how many fingerprinted things were compared, how many differ (VMs, tables,
+    replication facts other than the WAL position), and the WAL records between the two positions that
+    belong to a transaction."""
+    differing = [key for part in ("vsphere", "database") for key in set(before[part]) | set(after[part])
+                 if before[part].get(key) != after[part].get(key)]
+    differing += ["replication:" + key for key in before["replication"]
+                  if key != "lsn" and before["replication"][key] != after["replication"].get(key)]
+    return {"compared": len(before["vsphere"]) + len(before["database"]) + len(before["replication"]) - 1,
+            "differences": len(differing), "differing": sorted(differing),
+            "data_wal_records": len(data_wal(lab, before["replication"]["lsn"], after["replication"]["lsn"])),
+            "lsn_before": before["replication"]["lsn"], "lsn_after": after["replication"]["lsn"]}
 
 
 def replication_state(lab):
@@ -313,11 +330,18 @@ def test_check_mode_says_what_would_happen_and_changes_nothing(drill_lab):
     no_secret_in_evidence(drill_lab)
 
 
-def test_drill_passes_proves_production_untouched_and_leaves_nothing(drill_lab):
+@pytest.mark.chaos_item("5")
+def test_drill_passes_proves_production_untouched_and_leaves_nothing(drill_lab, figures):
     before = production(drill_lab)
     run = drill(drill_lab, "drill")
     assert run.rc == 0, run.stdout[-6000:]
     after = production(drill_lab)
+    found = production_figures(drill_lab, before, after)
+    left = recovery_artifacts(drill_lab)
+    figures.set(production_things_compared=found["compared"], production_differences=found["differences"],
+                production_differing=found["differing"], data_wal_records=found["data_wal_records"],
+                primary_lsn_before=found["lsn_before"], primary_lsn_after=found["lsn_after"],
+                artifacts_left=len(left))
     # VMs, rows, no data WAL, next xid, sender, slot, standby, rsync hold/last run/snapshots
     assert_production_identical(drill_lab, before, after)
     assert recovery_artifacts(drill_lab) == []
@@ -342,6 +366,8 @@ def test_drill_passes_proves_production_untouched_and_leaves_nothing(drill_lab):
     cleanup = by[("change", "cleanup")][0]
     assert cleanup["status"] == "changed" and cleanup["data"]["errors"] == []
     done = summary(drill_lab, "drill")["data"]
+    figures.set(drill_vms_verified=len([r for r in checks if r["status"] == "ok"]), drill_vms=len(vms),
+                drill_result=done["result"], drill_elapsed_s=done.get("elapsed_s"))
     assert done["result"] == "ok" and done["production_unchanged"] is True and done["cleanup"] == "ok"
     assert done["vms_verified"] == len(vms) and done["databases_cloned"] == "paydb"
     assert done["replication_held"] == "vmstore" and done["production_differences"] == 0
@@ -386,7 +412,8 @@ def test_point_in_time_drill_recovers_before_a_corruption_and_a_rerun_leaves_the
     assert done["vms_verified"] == len(drill_lab["plan"]["tiers"][0]["vms"])
 
 
-def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(drill_lab):
+@pytest.mark.chaos_item("5")
+def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(drill_lab, figures):
     replica = drill_lab["sites"]["recovery"]["replica_dirs"]["Replica-DS-01"]
     broken = drill_lab["plan"]["tiers"][1]["vms"][1]
     nvram = os.path.join(replica, broken, broken + ".nvram")
@@ -397,9 +424,16 @@ def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(d
     finally:
         os.rename(nvram + ".away", nvram)
     assert run.rc != 0
-    assert_production_identical(drill_lab, before, production(drill_lab))
-    assert recovery_artifacts(drill_lab) == []
+    after = production(drill_lab)
+    found = production_figures(drill_lab, before, after)
+    left = recovery_artifacts(drill_lab)
     recs = drill_records(drill_lab, "broken")
+    done = summary(drill_lab, "broken")["data"]
+    figures.set(failed_drill_vm=broken, failed_drill_result=done["result"], failed_drill_cleanup=done["cleanup"],
+                failed_drill_production_differences=found["differences"],
+                failed_drill_data_wal_records=found["data_wal_records"], failed_drill_artifacts_left=len(left))
+    assert_production_identical(drill_lab, before, after)
+    assert left == []
     clones = [r for r in recs if r["name"] == "vm_clones"][0]
     assert clones["status"] == "failed" and clones["data"]["failed_vms"] == [broken]
     assert [r["status"] for r in recs if r["kind"] == "check" and r["name"] == "drill"] == ["failed"]
@@ -407,7 +441,6 @@ def test_a_drill_that_fails_midway_still_cleans_up_and_production_is_identical(d
     cleanup = [r for r in recs if r["name"] == "cleanup"][0]
     assert cleanup["data"]["errors"] == [] and {s["step"] for s in cleanup["data"]["steps"]} == {
         "vm_clones", "database_clone", "release"}
-    done = summary(drill_lab, "broken")["data"]
     assert done["result"] == "failed" and broken in done["vms_failed"] and done["cleanup"] == "ok"
     assert done["production_unchanged"] is True
     assert "drill failed at" in run.failures()[-1]["msg"]
