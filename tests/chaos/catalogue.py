@@ -13,8 +13,9 @@ from __future__ import annotations
 ITEMS = {
     "1a": ("Link interruption during protection", "test_link_cut_protection.py",
            "namespace link down >= 30 s under write load; zero loss (rows + checksum), no manual step"),
-    "1b": ("Link interruption during failback resync", None,
-           "not written yet: needs the failback role (H4); same harness as 1a (chaoslib.LinkedPair)"),
+    "1b": ("Link interruption during failback resync", "tests/chaos/test_link_cut_failback.py",
+           "namespace link down >= 30 s while the failback role resyncs the old primary under writes at the recovery "
+           "site; zero loss after cut back (rows + checksum), no manual step, rerun changes nothing"),
     "2": ("Crash takeover", None, "not written yet: needs the takeover role (H1/H3)"),
     "3": ("Interrupted takeover", None, "not written yet: needs the takeover role and its journal (H1/H3)"),
     "4": ("Buffer overflow", "test_buffer_overflow.py",
