@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import time
 
 import pytest
 

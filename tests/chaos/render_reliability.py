@@ -14,7 +14,6 @@ exits 1 when the doc is not what the figures file renders (nothing written).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -73,8 +72,9 @@ def headline(key, f):
                     _defaults(f))
     if key == "3":
         return ("killed during {killed_at} (twice): emergency rerun resumed the run {emergency_rerun_resumed_same_run}, "
-                "**{emergency_duplicate_registrations} duplicate registrations**; planned: rollback from the killed "
-                "state undid {rollback_undone} (stopped at {rollback_stopped_at}), rerun resumed the run "
+                "**{emergency_duplicate_registrations} duplicate registrations**; planned: {vms_registered_at_kill} VMs "
+                "registered at the kill, {vms_registered_once_tasks_in_flight_finished} once the vCenter tasks in "
+                "flight finished; rollback from that state undid {rollback_undone} (stopped at {rollback_stopped_at}), rerun resumed the run "
                 "{rerun_resumed_same_run}, **{duplicate_registrations} duplicate registrations** ({vms} VMs); rows at "
                 "the new primary {rows_at_new_primary} of {rows_written}").format_map(
                     _defaults(f, rollback_undone=", ".join(f.get("rollback_undone") or []) or "n/a"))
@@ -89,8 +89,8 @@ def headline(key, f):
         return ("cap {cap} reached with {rows_written_while_down} rows written while the recovery site was down; "
                 "detected (wal_status {wal_status_detected}, alerts {alerts}); re-seeded by protect in "
                 "{reseed_seconds} s and recorded ({reseed_records} reseed record); **{rows_lost} rows lost** "
-                "after re-seed").format_map(_defaults(f, cap=_mib(f.get("cap_bytes")),
-                                                  alerts=", ".join(f.get("alerts_raised") or []) or "none"))
+                "after re-seed").format_map(_defaults(
+                    f, cap=_mib(f.get("cap_bytes")), alerts=", ".join(f.get("alerts_raised") or []) or "none"))
     if key == "6":
         return ("**{rejected_naming_the_field} of {cases} cases rejected** naming the field ({plan_cases} plans, "
                 "of them {live_plan_cases} live, {inventory_cases} inventories); sites unchanged: "
@@ -132,8 +132,8 @@ def _value(v):
 def _run_line(suite, run):
     bounds = ""
     if suite == "chaos":
-        bounds = "; soak bound CHAOS_SOAK_SECONDS=%s, link cuts %s s" % (run.get("soak_seconds"),
-                                                                          run.get("link_down_seconds"))
+        bounds = "; soak bound CHAOS_SOAK_SECONDS=%s, link cuts %s s" % (
+            run.get("soak_seconds"), run.get("link_down_seconds"))
     return ("- %s: **%s** to %s on `%s` (%s CPUs, kernel %s, Python %s, %s)%s; command: `%s`%s." % (
         suite, run.get("started_at"), run.get("finished_at") or "(unfinished)", run.get("host"), run.get("cpus"),
         run.get("kernel"), run.get("python"), run.get("postgresql"), " in CI" if run.get("ci") else "",

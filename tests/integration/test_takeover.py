@@ -10,7 +10,11 @@ planned takeover whose second tier fails, rolled back, then completed by a rerun
 rows lost, each VM registered once, tiers in order, rpo/rto/timing evidence); a rerun
 that changes nothing; then, on a fresh lab, an emergency takeover with the primary site
 gone (outside the change window, recovery_emergency), killed during its second tier and
-completed by a rerun.
+completed by a rerun; last, on a fresh lab again, a planned takeover killed during its
+second tier, rolled back from that state, then completed by a rerun.
+
+Reliability item 3 (interrupted takeover, docs/reliability.md): the last two record their
+figures (``@pytest.mark.chaos_item("3")``, tests/chaos/figures_plugin.py).
 """
 
 from __future__ import annotations
@@ -203,6 +207,25 @@ def leaks(run, secrets=("lab-db-secret", "lab-vcenter-secret", "lab-repl-secret"
     return found
 
 
+def settled_recovery_vms(lab, quiet=3.0, timeout=120):
+    """recovery_vms once it stops changing: vCenter tasks submitted before a kill run on without their client."""
+    last, since = recovery_vms(lab), time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = recovery_vms(lab)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise AssertionError("the recovery site kept changing for %ss after the kill" % timeout)
+
+
+def duplicate_registrations(vms):
+    """Registrations beyond the first of each VM name at the recovery site."""
+    return sum(len(regs) - 1 for regs in vms.values())
+
+
 def rows(conn):
     return conn.execute("select count(*), coalesce(max(id), 0), md5(coalesce(string_agg(v, ',' order by id), ''))"
                         " from takeover_it_rows").fetchone()
@@ -349,7 +372,8 @@ def test_a_rerun_changes_nothing_and_duplicates_nothing(tk_lab):
     assert summary["data"]["rto"]["achieved_seconds"] is None
 
 
-def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
+@pytest.mark.chaos_item("3")
+def test_emergency_takeover_with_the_primary_site_gone(tk_lab, figures):
     assert labctl("down", "--lab-dir", LAB_DIR, "--purge").returncode == 0
     shutil.rmtree(tk_lab.evidence, ignore_errors=True)
     tk_lab.up()
@@ -384,6 +408,7 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
     state = journal_state(tk_lab.journal(run_id))
     assert state["takeover/tier:data"] == "done" and state["takeover/tier:app"] == "started"
     assert state["takeover"] == "started" and "takeover/tier:web" not in state
+    figures.set(emergency_killed_at="takeover/tier:app", emergency_vms_registered_at_kill=len(recovery_vms(tk_lab)))
     # the rerun resumes that run and completes it: no VM twice
     run = tk_lab.play(TAKEOVER, **extra)
     assert run.rc == 0, run.stdout[-3000:]
@@ -391,6 +416,8 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
 
     vms = recovery_vms(tk_lab)
     wanted = expected_ips(tk_lab)
+    figures.set(emergency_rerun_completed=True, emergency_rerun_resumed_same_run=tk_lab.runs()[-1] == run_id,
+                emergency_duplicate_registrations=duplicate_registrations(vms))
     assert sorted(vms) == sorted(wanted)
     for name, ip in wanted.items():
         assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
@@ -409,3 +436,64 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab):
         assert paydb["lost_transactions"] == 0
     assert summary["data"]["rto"]["achieved_seconds"] > 0
     assert "takeover/primary:shutdown" not in {b["step"] for b in summary["data"]["breakdown"]}
+
+
+@pytest.mark.chaos_item("3")
+def test_a_takeover_killed_in_tier_2_rolls_back_from_that_state_then_a_rerun_completes(tk_lab, figures):
+    assert labctl("down", "--lab-dir", LAB_DIR, "--purge").returncode == 0
+    shutil.rmtree(tk_lab.evidence, ignore_errors=True)
+    tk_lab.up()
+    with tk_lab.pg("primary") as conn:
+        conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
+        conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
+        written = rows(conn)
+    extra = {"recovery_change_window": open_window(), "takeover_confirm_healthy_primary": True}
+    known = set(tk_lab.runs())
+    assert kill_during(tk_lab, extra, "takeover/tier:app") != 0  # the whole process group, module included
+    (run_id,) = set(tk_lab.runs()) - known
+    state = journal_state(tk_lab.journal(run_id))
+    assert state["takeover/tier:data"] == "done" and state["takeover/tier:app"] == "started"
+    assert state["takeover"] == "started" and "takeover/tier:web" not in state
+    registered_at_kill = len(recovery_vms(tk_lab))
+    at_kill = settled_recovery_vms(tk_lab)  # what the tasks in flight at the kill finished at vCenter
+    assert duplicate_registrations(at_kill) == 0
+
+    # the rollback playbook from exactly that state: check mode first (changes nothing), then for real
+    journal_at_kill = tk_lab.journal(run_id)
+    dry = tk_lab.play(ROLLBACK, check=True)
+    assert dry.rc == 0, dry.stdout[-3000:]
+    assert recovery_vms(tk_lab) == at_kill and tk_lab.journal(run_id) == journal_at_kill
+    back = tk_lab.play(ROLLBACK)
+    assert back.rc == 0, back.stdout[-3000:]
+    state = journal_state(tk_lab.journal(run_id))
+    assert state["takeover/tier:app"] == "undone" and state["takeover/tier:data"] == "undone"
+    assert state["takeover/pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
+    rolled_back = recovery_vms(tk_lab)
+    assert {v[0] for regs in rolled_back.values() for v in regs} <= {"poweredOff"}
+    assert duplicate_registrations(rolled_back) == 0
+    summary = [r for r in tk_lab.records(run_id) if r["role"] == "rollback" and r["kind"] == "summary"][-1]
+    assert summary["data"]["stopped_at"] == "takeover/pair:paydb/promote"
+    assert {"takeover/tier:app", "takeover/tier:data"} <= set(summary["data"]["undone"])
+
+    # the rerun resumes the same run and completes it: every VM of the plan, registered once
+    again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    assert again.rc == 0, again.stdout[-3000:]
+    assert set(tk_lab.runs()) - known == {run_id}
+    assert journal_state(tk_lab.journal(run_id))["takeover"] == "done"
+    vms = recovery_vms(tk_lab)
+    wanted = expected_ips(tk_lab)
+    with tk_lab.pg("standby") as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
+        at_new = rows(conn)
+    figures.set(killed_at="takeover/tier:app", vms=len(wanted), vms_registered_at_kill=registered_at_kill,
+                vms_registered_once_tasks_in_flight_finished=len(at_kill),
+                rollback_check_mode_changed_nothing=True, rollback_undone=sorted(summary["data"]["undone"]),
+                rollback_stopped_at=summary["data"]["stopped_at"], rerun_after_rollback_completed=True,
+                rerun_resumed_same_run=set(tk_lab.runs()) - known == {run_id},
+                duplicate_registrations=duplicate_registrations(vms), rows_written=written[0],
+                rows_at_new_primary=at_new[0])
+    assert sorted(vms) == sorted(wanted)
+    for name, ip in wanted.items():
+        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+    assert at_new == written
+    assert leaks(back) == [] and leaks(again) == []
