@@ -166,6 +166,11 @@ def test_link_cut_during_failback_resync_loses_nothing_and_resumes_alone(linked,
     assert rpo["mode"] == "planned" and rpo["exact"] and rpo["lost_transactions"] == 0, rpo
     assert not primary.running() and os.path.exists(os.path.join(primary.data_dir, "continuity.recovery.fence"))
     assert not in_recovery(recovery)
+    with recovery.connect() as conn:
+        # the new primary drops a dead stream after 1 s (the pair's default is 3 s): the failback's check of the
+        # reversed direction cannot pass on a stale view of the stream the cut killed
+        conn.execute("ALTER SYSTEM SET wal_sender_timeout = '1s'")
+        conn.execute("SELECT pg_reload_conf()")
     with recovery.connect() as conn:  # the takeover's writes
         taken = [r[0] for r in conn.execute("INSERT INTO payments (amount, note) SELECT 3.5, 'during takeover'"
                                             " FROM generate_series(1, %d) RETURNING id" % TAKEOVER_ROWS)]
@@ -232,6 +237,7 @@ def test_link_cut_during_failback_resync_loses_nothing_and_resumes_alone(linked,
     assert errors_before_stop == 0, writer.last_error    # the active primary never refused a write
 
     # 4. the failback completed by itself: proof, direction, rows
+    verify = cl.result(result, "Read the reversed pairs")["results"][0]
     records = [r for r in cl.evidence_records(evidence) if r["role"] == "failback"]
     summary = [r for r in records if r["kind"] == "summary"][-1]["data"]
     assert summary["proven"] is True and summary["failed_back"] == 1, summary
@@ -272,6 +278,7 @@ def test_link_cut_during_failback_resync_loses_nothing_and_resumes_alone(linked,
                 write_errors_at_primary=errors_before_stop,
                 write_errors_after_writer_stop=writer.errors - errors_before_stop,
                 manual_steps=0, failback_seconds=round(role_seconds, 1),
+                reversed_check_attempts=verify.get("attempts", 1),
                 quarantined_rows=summary["quarantined_rows"],
                 failback_changes_on_rerun=again.stats.get("changed", 0))
     assert again.stats.get("changed", 0) == 0, "a second failback had something to change"
