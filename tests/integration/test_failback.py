@@ -19,6 +19,10 @@ FAILBACK_LAB_PORT_OFFSET=340), purged at the end; the shared lab is never touche
    quarantine file holds exactly the lost ids; every row written at the recovery site is at the
    primary; replication runs primary -> recovery again (replication_info, canary); the VMs are back
    on their primary portgroups with their primary IPs; a second failback changes nothing.
+
+Reliability item 2 (crash takeover, docs/reliability.md): steps 3-5 and the failback's outcome record
+their figures (``@pytest.mark.chaos_item("2")``, tests/chaos/figures_plugin.py); at each of those points
+the number of sides that accept writes is counted (never more than one: no split brain).
 """
 
 from __future__ import annotations
@@ -102,6 +106,26 @@ def connect(lab, side, **kw):
 def ids_at(lab, side):
     with connect(lab, side) as conn:
         return {r[0] for r in conn.execute("SELECT id FROM public.fb_writer")}
+
+
+def writable_sides(lab):
+    """The sides whose cluster answers and is not in recovery (accepts writes)."""
+    out = []
+    for side in ("primary", "standby"):
+        try:
+            with connect(lab, side) as conn:
+                if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False:
+                    out.append(side)
+        except psycopg.OperationalError:  # down (killed, or stopped by the failback)
+            pass
+    return out
+
+
+def count_writable(lab):
+    """Record how many sides accept writes now; the largest count seen is item 2's split-brain figure."""
+    sides = writable_sides(lab)
+    lab["state"]["writable_max"] = max(lab["state"].get("writable_max", 0), len(sides))
+    return sides
 
 
 def records(lab, role):
@@ -253,7 +277,8 @@ def test_protect_and_baseline(fb_lab):
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
 
 
-def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path):
+@pytest.mark.chaos_item("2")
+def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path, figures):
     lab, state = fb_lab, fb_lab["state"]
     writers = [Writer(lab, n) for n in range(1, WRITERS + 1)]
     for w in writers:
@@ -272,6 +297,7 @@ def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path):
     time.sleep(1.5)
     killed = kill_cluster(lab["postgres"]["primary"]["data_dir"])
     assert len(killed) > 1
+    figures.set(writers=WRITERS, processes_killed=len(killed))
     for w in writers:
         w.join(timeout=30)
         assert not w.is_alive() and w.error, "writer %d did not see the primary die" % w.number
@@ -317,9 +343,16 @@ def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path):
     assert len(missing_acked) <= lost <= len(missing_acked) + len(lost_in_doubt_max), (rpo, len(missing_acked))
     assert rpo["lost_transactions"] == lost  # one row per transaction
     state.update(at_new=at_new, missing_acked=missing_acked, rpo=rpo)
+    assert count_writable(lab) == ["standby"]
+    figures.set(rows_attempted=len(attempted), rows_acked=len(acked), in_doubt_rows=len(in_doubt),
+                acked_rows_not_replicated=len(missing_acked), rows_at_new_primary=len(at_new),
+                rpo_lost_rows=lost, rpo_lost_transactions=rpo["lost_transactions"], rpo_exact=rpo["exact"],
+                rpo_equals_acked_missing_plus_in_doubt_committed=len(missing_acked) <= lost
+                <= len(missing_acked) + len(lost_in_doubt_max), takeover_by=state["takeover_by"])
 
 
-def test_old_primary_comes_back_fenced(fb_lab):
+@pytest.mark.chaos_item("2")
+def test_old_primary_comes_back_fenced(fb_lab, figures):
     pg = fb_lab["postgres"]["primary"]
     assert os.path.exists(os.path.join(pg["data_dir"], "continuity.recovery.fence"))
     res = as_postgres([os.path.join(pg["bin_dir"], "pg_ctl"), "-D", pg["data_dir"], "-l", pg["log_file"], "-w",
@@ -329,6 +362,8 @@ def test_old_primary_comes_back_fenced(fb_lab):
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO public.fb_writer (id, writer, note) VALUES (-1, 0, 'must be refused')")
+    assert count_writable(fb_lab) == ["standby"]  # the recovery site only: no split brain
+    figures.set(restarted_in_recovery=True, write_refused_at_old_primary=True, fence_file_present=True)
     # left running: the failback stops it before extracting and rewinding
 
 
@@ -427,7 +462,8 @@ def test_failback_interrupted_after_the_reversal_then_resumed(fb_lab):
     state["failback_run_id"] = run_id
 
 
-def test_failback(fb_lab):
+@pytest.mark.chaos_item("2")
+def test_failback(fb_lab, figures):
     lab, state = fb_lab, fb_lab["state"]
     recs = [r for r in records(lab, "failback") if r["run_id"] == state["failback_run_id"]]
 
@@ -455,6 +491,14 @@ def test_failback(fb_lab):
         balances = conn.execute("SELECT sum(balance_cents) FROM public.accounts WHERE id <= 10").fetchone()[0]
     assert state["at_recovery"] <= at_primary and set(TAKEOVER_IDS) <= at_primary
     assert not quarantined & at_primary  # the lost rows are in the quarantine, not silently back
+    assert count_writable(lab) == ["primary"]
+    # every acked row is at the primary or, lost by the takeover, in the quarantine file
+    unaccounted = state["acked"] - at_primary - quarantined
+    figures.set(quarantined_rows=len(quarantined), takeover_rows_written=len(TAKEOVER_IDS),
+                takeover_rows_at_primary=len(set(TAKEOVER_IDS) & at_primary),
+                rows_lost_after_failback=len(unaccounted), writable_primaries_max=state["writable_max"])
+    assert not unaccounted
+    assert state["writable_max"] == 1
     with connect(lab, "standby") as conn:
         assert conn.execute("SELECT sum(balance_cents) FROM public.accounts WHERE id <= 10").fetchone()[0] == balances
     primary_ds = lab["sites"]["primary"]["datastores"]["Prod-DS-01"]
@@ -488,6 +532,7 @@ def test_failback(fb_lab):
     with open(os.path.join(run_dir_of, "journal.jsonl"), encoding="utf-8") as handle:
         events = [e for e in map(json.loads, handle) if e["step"] == "failback"]
     assert [e["status"] for e in events] == ["started", "started", "done"]  # killed once, resumed, finished
+    figures.set(failback_attempts=len([e for e in events if e["status"] == "started"]))
     summary = [r for r in recs if r["kind"] == "summary" and r["name"] == "failback"][-1]["data"]
     assert summary["pairs"] == 2 and summary["failed_back"] == 2 and summary["proven"] is True
     assert summary["quarantine_files"] == [path]
