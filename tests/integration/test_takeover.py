@@ -226,6 +226,36 @@ def duplicate_registrations(vms):
     return sum(len(regs) - 1 for regs in vms.values())
 
 
+def rolled_back(lab, run_id):
+    """playbooks/rollback.yml on the unfinished takeover ``run_id``: in check mode first (nothing changes), then
+    for real - tiers data and app undone, the promoted pair left done (the way back is failback), the recovery
+    site's VMs powered off, each registered once. Returns (the real run, the rollback's summary record)."""
+    vms_before, journal_before = recovery_vms(lab), lab.journal(run_id)
+    dry = lab.play(ROLLBACK, check=True)
+    assert dry.rc == 0, dry.stdout[-3000:]
+    assert recovery_vms(lab) == vms_before and lab.journal(run_id) == journal_before
+    back = lab.play(ROLLBACK)
+    assert back.rc == 0, back.stdout[-3000:]
+    state = journal_state(lab.journal(run_id))
+    assert state["takeover/tier:app"] == "undone" and state["takeover/tier:data"] == "undone"
+    assert state["takeover/pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
+    vms = recovery_vms(lab)
+    assert vms and {v[0] for regs in vms.values() for v in regs} == {"poweredOff"}
+    assert duplicate_registrations(vms) == 0
+    summary = [r for r in lab.records(run_id) if r["role"] == "rollback" and r["kind"] == "summary"][-1]
+    assert summary["data"]["stopped_at"] == "takeover/pair:paydb/promote"
+    assert {"takeover/tier:app", "takeover/tier:data"} <= set(summary["data"]["undone"])
+    return back, summary
+
+
+def assert_taken_over_once(vms, wanted):
+    """Every VM of the plan (``wanted``: name -> recovery IP) registered once at the recovery site, powered on, on
+    the recovery portgroup, with its re-addressed IP, marked by the takeover; nothing else."""
+    assert sorted(vms) == sorted(wanted)
+    for name, ip in wanted.items():
+        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+
+
 def rows(conn):
     return conn.execute("select count(*), coalesce(max(id), 0), md5(coalesce(string_agg(v, ',' order by id), ''))"
                         " from takeover_it_rows").fetchone()
@@ -302,20 +332,7 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
     # what replication had not delivered arrives; the half-finished takeover is rolled back
     shutil.copy(saved, os.path.join(replica_ds, broken, broken + ".nvram"))
     shutil.move(saved, nvram)
-    vms_before, journal_before = recovery_vms(tk_lab), tk_lab.journal(run_id)
-    dry = tk_lab.play(ROLLBACK, check=True)
-    assert dry.rc == 0, dry.stdout[-3000:]
-    assert recovery_vms(tk_lab) == vms_before and tk_lab.journal(run_id) == journal_before
-    back = tk_lab.play(ROLLBACK)
-    assert back.rc == 0, back.stdout[-3000:]
-    state = journal_state(tk_lab.journal(run_id))
-    assert state["takeover/tier:app"] == "undone" and state["takeover/tier:data"] == "undone"
-    assert state["takeover/pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
-    vms = recovery_vms(tk_lab)
-    assert vms and {v[0] for regs in vms.values() for v in regs} == {"poweredOff"}
-    summary = [r for r in tk_lab.records(run_id) if r["role"] == "rollback" and r["kind"] == "summary"][-1]
-    assert summary["data"]["stopped_at"] == "takeover/pair:paydb/promote"
-    assert {"takeover/tier:app", "takeover/tier:data"} <= set(summary["data"]["undone"])
+    back, _summary = rolled_back(tk_lab, run_id)
 
     # the rerun resumes the same run and completes it
     again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
@@ -334,9 +351,7 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
 
     vms = recovery_vms(tk_lab)
     wanted = expected_ips(tk_lab)
-    assert sorted(vms) == sorted(wanted)  # every VM of the plan, registered once, nothing else
-    for name, ip in wanted.items():
-        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+    assert_taken_over_once(vms, wanted)
     assert set(primary_power(tk_lab).values()) == {"poweredOff"}
 
     with tk_lab.pg("standby") as conn:  # the new primary has every row written before the takeover
@@ -418,9 +433,7 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab, figures):
     wanted = expected_ips(tk_lab)
     figures.set(emergency_rerun_completed=True, emergency_rerun_resumed_same_run=tk_lab.runs()[-1] == run_id,
                 emergency_duplicate_registrations=duplicate_registrations(vms))
-    assert sorted(vms) == sorted(wanted)
-    for name, ip in wanted.items():
-        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+    assert_taken_over_once(vms, wanted)
     with tk_lab.pg("standby") as conn:
         assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
         assert rows(conn) == written
@@ -458,22 +471,8 @@ def test_a_takeover_killed_in_tier_2_rolls_back_from_that_state_then_a_rerun_com
     at_kill = settled_recovery_vms(tk_lab)  # what the tasks in flight at the kill finished at vCenter
     assert duplicate_registrations(at_kill) == 0
 
-    # the rollback playbook from exactly that state: check mode first (changes nothing), then for real
-    journal_at_kill = tk_lab.journal(run_id)
-    dry = tk_lab.play(ROLLBACK, check=True)
-    assert dry.rc == 0, dry.stdout[-3000:]
-    assert recovery_vms(tk_lab) == at_kill and tk_lab.journal(run_id) == journal_at_kill
-    back = tk_lab.play(ROLLBACK)
-    assert back.rc == 0, back.stdout[-3000:]
-    state = journal_state(tk_lab.journal(run_id))
-    assert state["takeover/tier:app"] == "undone" and state["takeover/tier:data"] == "undone"
-    assert state["takeover/pair:paydb/promote"] == "done"  # never un-promoted: the way back is failback
-    rolled_back = recovery_vms(tk_lab)
-    assert {v[0] for regs in rolled_back.values() for v in regs} <= {"poweredOff"}
-    assert duplicate_registrations(rolled_back) == 0
-    summary = [r for r in tk_lab.records(run_id) if r["role"] == "rollback" and r["kind"] == "summary"][-1]
-    assert summary["data"]["stopped_at"] == "takeover/pair:paydb/promote"
-    assert {"takeover/tier:app", "takeover/tier:data"} <= set(summary["data"]["undone"])
+    # the rollback playbook from exactly that state (once the tasks in flight have finished)
+    back, summary = rolled_back(tk_lab, run_id)
 
     # the rerun resumes the same run and completes it: every VM of the plan, registered once
     again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
@@ -492,8 +491,6 @@ def test_a_takeover_killed_in_tier_2_rolls_back_from_that_state_then_a_rerun_com
                 rerun_resumed_same_run=set(tk_lab.runs()) - known == {run_id},
                 duplicate_registrations=duplicate_registrations(vms), rows_written=written[0],
                 rows_at_new_primary=at_new[0])
-    assert sorted(vms) == sorted(wanted)
-    for name, ip in wanted.items():
-        assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover")], name
+    assert_taken_over_once(vms, wanted)
     assert at_new == written
     assert leaks(back) == [] and leaks(again) == []
