@@ -8,6 +8,7 @@ offset (PORTS below); namespaces are ``crl-ch<tag>-p`` / ``crl-ch<tag>-r``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -113,6 +114,22 @@ def slot_state(primary, slot):
     return row
 
 
+@contextlib.contextmanager
+def private_pair(lab, port_name, name, **init_primary):
+    """A private primary ``name`` (initialised; ``init_primary`` goes to Cluster.init_primary) and an empty
+    standby cluster ``<name>-standby`` on the two ports of ``port_name``; both destroyed afterwards."""
+    base = port(lab, port_name)
+    primary = sb.Cluster(lab["lab_dir"], name, base)
+    standby = sb.Cluster(lab["lab_dir"], name + "-standby", base + 1)
+    standby.destroy()
+    try:
+        primary.init_primary(**init_primary)
+        yield primary, standby
+    finally:
+        standby.destroy()
+        primary.destroy()
+
+
 class LinkedPair:
     """A private primary/standby pair across a namespace link (netns.Link): the primary
     listens on 10.250.0.1 in ``crl-ch<tag>-p``, the standby streams from it in
@@ -142,6 +159,12 @@ class LinkedPair:
             self.primary.destroy()
         finally:
             self.link.destroy()
+
+    def __enter__(self):
+        return self.create()
+
+    def __exit__(self, *exc_info):
+        self.destroy()
 
     def module_args(self):
         """Group defaults of the replication modules for this pair."""

@@ -28,18 +28,10 @@ CAP = 4 * 1024 * 1024
 
 @pytest.fixture
 def small_cap_pair(lab):
-    base = cl.port(lab, "overflow")
-    primary = sb.Cluster(lab["lab_dir"], "ch-ovf", base)
-    standby = sb.Cluster(lab["lab_dir"], "ch-ovf-standby", base + 1)
-    standby.destroy()
-    primary.init_primary(wal_segsize=1, extra_conf={
-        "max_slot_wal_keep_size": "'4MB'", "min_wal_size": "'2MB'", "max_wal_size": "'32MB'",
-        "checkpoint_timeout": "'30s'"})
-    try:
-        yield primary, standby
-    finally:
-        standby.destroy()
-        primary.destroy()
+    with cl.private_pair(lab, "overflow", "ch-ovf", wal_segsize=1, extra_conf={
+            "max_slot_wal_keep_size": "'4MB'", "min_wal_size": "'2MB'", "max_wal_size": "'32MB'",
+            "checkpoint_timeout": "'30s'"}) as pair:
+        yield pair
 
 
 @pytest.mark.chaos_item("4")

@@ -44,11 +44,8 @@ TAKEOVER_ROWS = 20000  # written at the recovery site right after the takeover
 
 @pytest.fixture
 def linked(lab):
-    pair = cl.LinkedPair(lab, "fb", "failback", APP, SLOT, max_buffer="256MB")
-    try:
-        yield pair.create()
-    finally:
-        pair.destroy()
+    with cl.LinkedPair(lab, "fb", "failback", APP, SLOT, max_buffer="256MB") as pair:
+        yield pair
 
 
 class AckedWriter(cl.Writer):

@@ -28,11 +28,8 @@ APP, SLOT = "chlinkcut", "dr_chlinkcut"
 
 @pytest.fixture
 def linked(lab):
-    pair = cl.LinkedPair(lab, "lc", "linkcut", APP, SLOT, max_buffer="256MB")
-    try:
-        yield pair.create()
-    finally:
-        pair.destroy()
+    with cl.LinkedPair(lab, "lc", "linkcut", APP, SLOT, max_buffer="256MB") as pair:
+        yield pair
 
 
 @pytest.mark.chaos_item("1a")

@@ -223,19 +223,14 @@ def _find_senders(node):
 
 @pytest.fixture
 def tls_pair(lab):
-    base = cl.port(lab, "tls")
-    primary = sb.Cluster(lab["lab_dir"], "ch-tls", base)
-    standby = sb.Cluster(lab["lab_dir"], "ch-tls-standby", base + 1)
     cert_dir = os.path.join(lab["lab_dir"], "pg", "ch-tls-cert")
-    standby.destroy()
     crt, key = _certificate(cert_dir)
-    primary.init_primary(extra_conf={"ssl": "on", "ssl_cert_file": "'%s'" % crt, "ssl_key_file": "'%s'" % key})
-    _tls_only_replication(primary)
     try:
-        yield primary, standby
+        with cl.private_pair(lab, "tls", "ch-tls", extra_conf={
+                "ssl": "on", "ssl_cert_file": "'%s'" % crt, "ssl_key_file": "'%s'" % key}) as (primary, standby):
+            _tls_only_replication(primary)
+            yield primary, standby
     finally:
-        standby.destroy()
-        primary.destroy()
         subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
 
 
@@ -288,16 +283,8 @@ def test_replication_can_require_tls_and_baseline_reports_it(lab, tls_pair, figu
 
 @pytest.fixture
 def plain_pair(lab):
-    base = cl.port(lab, "tls-off")
-    primary = sb.Cluster(lab["lab_dir"], "ch-plain", base)
-    standby = sb.Cluster(lab["lab_dir"], "ch-plain-standby", base + 1)
-    standby.destroy()
-    primary.init_primary()
-    try:
-        yield primary, standby
-    finally:
-        standby.destroy()
-        primary.destroy()
+    with cl.private_pair(lab, "tls-off", "ch-plain") as pair:
+        yield pair
 
 
 @pytest.mark.chaos_item("7")

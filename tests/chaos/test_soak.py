@@ -37,17 +37,9 @@ MEMORY_GROWTH_LIMIT_KIB = 16 * 1024
 
 @pytest.fixture
 def soak_pair(lab):
-    base = cl.port(lab, "soak")
-    primary = sb.Cluster(lab["lab_dir"], "ch-soak", base)
-    standby = sb.Cluster(lab["lab_dir"], "ch-soak-standby", base + 1)
-    standby.destroy()
-    primary.init_primary(extra_conf={"max_slot_wal_keep_size": "'64MB'", "max_wal_size": "'128MB'",
-                                     "min_wal_size": "'32MB'"})
-    try:
-        yield primary, standby
-    finally:
-        standby.destroy()
-        primary.destroy()
+    with cl.private_pair(lab, "soak", "ch-soak", extra_conf={
+            "max_slot_wal_keep_size": "'64MB'", "max_wal_size": "'128MB'", "min_wal_size": "'32MB'"}) as pair:
+        yield pair
 
 
 def _growth(samples):
