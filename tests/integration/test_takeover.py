@@ -78,6 +78,19 @@ class Lab:
         run = self.play("continuity.recovery.protect", recovery_run_id="20000101T000000Z")
         assert run.rc == 0, run.stdout[-3000:]
 
+    def reset(self):
+        """A fresh lab (purged, evidence removed, up and protected again) for the next scenario."""
+        assert labctl("down", "--lab-dir", LAB_DIR, "--purge").returncode == 0
+        shutil.rmtree(self.evidence, ignore_errors=True)
+        self.up()
+
+    def write_rows(self):
+        """ROWS rows into a new table at the primary; returns their rows() digest."""
+        with self.pg("primary") as conn:
+            conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
+            conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
+            return rows(conn)
+
     def play(self, playbook, check=False, **extra):
         extra_vars = {"recovery_plan": self.plan, "recovery_evidence_root": self.evidence}
         extra_vars.update(extra)
@@ -305,10 +318,7 @@ def test_check_mode_changes_nothing(tk_lab):
 
 
 def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
-    with tk_lab.pg("primary") as conn:
-        conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
-        conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
-        written = rows(conn)
+    written = tk_lab.write_rows()
     # tier app fails: one VM's .nvram is missing at the primary, so the final sync leaves the replica without it
     primary_ds = tk_lab.info["sites"]["primary"]["datastores"]["Prod-DS-01"]
     replica_ds = tk_lab.info["sites"]["recovery"]["replica_dirs"]["Replica-DS-01"]
@@ -389,15 +399,11 @@ def test_a_rerun_changes_nothing_and_duplicates_nothing(tk_lab):
 
 @pytest.mark.chaos_item("3")
 def test_emergency_takeover_with_the_primary_site_gone(tk_lab, figures):
-    assert labctl("down", "--lab-dir", LAB_DIR, "--purge").returncode == 0
-    shutil.rmtree(tk_lab.evidence, ignore_errors=True)
-    tk_lab.up()
+    tk_lab.reset()
     baseline = tk_lab.play("continuity.recovery.baseline", recovery_run_id="20000101T000001Z")
     assert baseline.rc == 0, baseline.stdout[-3000:]
+    written = tk_lab.write_rows()
     with tk_lab.pg("primary") as conn:
-        conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
-        conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
-        written = rows(conn)
         target = conn.execute("select pg_current_wal_lsn()::text").fetchone()[0]
     with tk_lab.pg("standby") as conn:  # replicated before the disaster
         for _unused in range(100):
@@ -453,13 +459,8 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab, figures):
 
 @pytest.mark.chaos_item("3")
 def test_a_takeover_killed_in_tier_2_rolls_back_from_that_state_then_a_rerun_completes(tk_lab, figures):
-    assert labctl("down", "--lab-dir", LAB_DIR, "--purge").returncode == 0
-    shutil.rmtree(tk_lab.evidence, ignore_errors=True)
-    tk_lab.up()
-    with tk_lab.pg("primary") as conn:
-        conn.execute("create table takeover_it_rows (id serial primary key, v text not null)")
-        conn.execute("insert into takeover_it_rows (v) select 'row ' || g from generate_series(1, %d) g" % ROWS)
-        written = rows(conn)
+    tk_lab.reset()
+    written = tk_lab.write_rows()
     extra = {"recovery_change_window": open_window(), "takeover_confirm_healthy_primary": True}
     known = set(tk_lab.runs())
     assert kill_during(tk_lab, extra, "takeover/tier:app") != 0  # the whole process group, module included
