@@ -64,14 +64,15 @@ def figures(request):
     assert marker, "the figures fixture needs @pytest.mark.chaos_item(key) on the test"
     key = marker.args[0]
     item = figures_mod.Item(key, catalogue.ITEMS[key][0], request.node.nodeid)
-    recorder = _recorder(suite_of(request.node.fspath))
+    suite = suite_of(request.node.fspath)
+    recorder = _recorder(suite)
     started = time.monotonic()
     yield item
     report = getattr(request.node, "_chaos_call_report", None)
     outcome = report.outcome if report is not None else "error"
     if report is not None and report.skipped and hasattr(report, "wasxfail"):
         outcome = "xfailed"  # a known gap, documented where the test says why
-    recorder.record(item, outcome, time.monotonic() - started, suite_of(request.node.fspath))
+    recorder.record(item, outcome, time.monotonic() - started, suite)
 
 
 @pytest.hookimpl(hookwrapper=True)
