@@ -402,6 +402,12 @@ def _duplicates(rep: _Report, entries: list[tuple[str, Any]], describe: Callable
             seen[value] = index
 
 
+def _unique(rep: _Report, section: str, entries: list, field: str, describe: Callable[[Any, int], str]) -> None:
+    """Report every ``section[i].field`` whose value an earlier entry already has (invalid entries are None)."""
+    _duplicates(rep, [(_item(section, i) + "." + field, entry and entry[field]) for i, entry in enumerate(entries)],
+                describe)
+
+
 # ---------------------------------------------------------------- sections
 
 def _objectives(rep: _Report, value: Any) -> dict | None:
@@ -551,21 +557,20 @@ def _networks(rep: _Report, value: Any) -> list | None:
     if items is None:
         return None
     nets = [_network(rep, item, _item("networks", i)) for i, item in enumerate(items)]
-    valid = [n if n is not None else None for n in nets]
-    _duplicates(rep, [(_item("networks", i) + ".name", n and n["name"]) for i, n in enumerate(valid)],
-                lambda name, first: f"network {_show(name)} is already defined at networks[{first}]")
-    _duplicates(rep, [(_item("networks", i) + ".primary", n and n["primary"]) for i, n in enumerate(valid)],
-                lambda pg, first: f"portgroup {_show(pg)} is already mapped by "
-                                  f"{_ref('networks', first, valid[first]['name'])}")
-    _overlaps(rep, valid, "primary_subnet")
-    _overlaps(rep, valid, "recovery_subnet")
-    recovery_pgs = {n["recovery"]: i for i, n in enumerate(valid) if n and n["recovery"] is not None}
-    for i, net in enumerate(valid):
+    _unique(rep, "networks", nets, "name",
+            lambda name, first: f"network {_show(name)} is already defined at networks[{first}]")
+    _unique(rep, "networks", nets, "primary",
+            lambda pg, first: f"portgroup {_show(pg)} is already mapped by "
+                              f"{_ref('networks', first, nets[first]['name'])}")
+    _overlaps(rep, nets, "primary_subnet")
+    _overlaps(rep, nets, "recovery_subnet")
+    recovery_pgs = {n["recovery"]: i for i, n in enumerate(nets) if n and n["recovery"] is not None}
+    for i, net in enumerate(nets):
         if net and net["drill"] in recovery_pgs and recovery_pgs[net["drill"]] != i:
             first = recovery_pgs[net["drill"]]
             rep.add(_item("networks", i) + ".drill",
                     f"drill portgroup {_show(net['drill'])} is the recovery portgroup of "
-                    f"{_ref('networks', first, valid[first]['name'])}; drills need an isolated portgroup")
+                    f"{_ref('networks', first, nets[first]['name'])}; drills need an isolated portgroup")
     return nets
 
 
@@ -606,11 +611,11 @@ def _datastores(rep: _Report, value: Any) -> list | None:
     if items is None:
         return None
     stores = [_datastore(rep, item, _item("datastores", i)) for i, item in enumerate(items)]
-    _duplicates(rep, [(_item("datastores", i) + ".primary", d and d["primary"]) for i, d in enumerate(stores)],
-                lambda name, first: f"datastore {_show(name)} is already mapped by datastores[{first}]")
-    _duplicates(rep, [(_item("datastores", i) + ".recovery", d and d["recovery"]) for i, d in enumerate(stores)],
-                lambda name, first: f"replica datastore {_show(name)} is already the replica of "
-                                    f"{_ref('datastores', first, stores[first]['primary'])}")
+    _unique(rep, "datastores", stores, "primary",
+            lambda name, first: f"datastore {_show(name)} is already mapped by datastores[{first}]")
+    _unique(rep, "datastores", stores, "recovery",
+            lambda name, first: f"replica datastore {_show(name)} is already the replica of "
+                                f"{_ref('datastores', first, stores[first]['primary'])}")
     return stores
 
 
@@ -715,8 +720,8 @@ def _replication(rep: _Report, value: Any) -> list | None:
     if items is None:
         return None
     pairs = [_pair(rep, item, _item("replication", i)) for i, item in enumerate(items)]
-    _duplicates(rep, [(_item("replication", i) + ".name", p and p["name"]) for i, p in enumerate(pairs)],
-                lambda name, first: f"replication pair {_show(name)} is already defined at replication[{first}]")
+    _unique(rep, "replication", pairs, "name",
+            lambda name, first: f"replication pair {_show(name)} is already defined at replication[{first}]")
     slots = []
     for i, pair in enumerate(pairs):
         key = None
@@ -786,8 +791,8 @@ def _tiers(rep: _Report, value: Any) -> list | None:
     if items is None:
         return None
     tiers = [_tier(rep, item, _item("tiers", i)) for i, item in enumerate(items)]
-    _duplicates(rep, [(_item("tiers", i) + ".name", t and t["name"]) for i, t in enumerate(tiers)],
-                lambda name, first: f"tier {_show(name)} is already defined at tiers[{first}]")
+    _unique(rep, "tiers", tiers, "name",
+            lambda name, first: f"tier {_show(name)} is already defined at tiers[{first}]")
     seen: dict[str, int] = {}
     for index, tier in enumerate(tiers):
         for vm in (tier or {}).get("vms") or []:
