@@ -127,6 +127,27 @@ def test_plan_follows_offset_and_lab_dir(labctl):
     assert sum(len(t["vms"]) for t in plan["tiers"]) == 1000
 
 
+def _labctl_module():
+    sys.path.insert(0, str(LAB_SRC))
+    import labctl as module  # noqa: E402  (tests/lab/labctl.py)
+    return module
+
+
+def test_up_reserves_the_server_ports_and_keeps_other_reservations(tmp_path, capsys):
+    module = _labctl_module()
+    lab = module.Lab(str(tmp_path / "lab"), port_offset=310)
+    setting = tmp_path / "ip_local_reserved_ports"
+    setting.write_text("8080,35400-35420\n", encoding="ascii")
+    assert lab.reserved_port_ranges() == [(35710, 36109), (45742, 45749)]
+    assert "35710-36109,45742-45749 reserved" in lab._reserve_ports(str(setting))
+    assert setting.read_text(encoding="ascii") == "8080,35400-35420,35710-36109,45742-45749\n"
+    assert lab._reserve_ports(str(setting)) is None  # already reserved: no change
+    setting.write_text("35000-36200,45000-46000\n", encoding="ascii")  # covered by a wider range
+    assert lab._reserve_ports(str(setting)) is None
+    assert lab._reserve_ports(str(tmp_path / "no" / "such" / "file")) is None  # cannot read: a warning
+    assert "ports not reserved" in capsys.readouterr().out
+
+
 def test_status_of_a_lab_never_started_exits_3(tmp_path, labctl):
     res = labctl("status", "--lab-dir", tmp_path / "nothing", "--json", env=clean_env())
     assert res.returncode == 3
@@ -340,6 +361,15 @@ def test_status_when_up(lab, lab_dir, labctl):
     assert {"vcsim-primary", "vcsim-recovery", "postgres-primary"} <= set(names)
     assert all(names[n]["alive"] and names[n]["pid"] for n in ("vcsim-primary", "vcsim-recovery",
                                                                "postgres-primary"))
+
+
+def test_the_lab_server_ports_are_reserved_in_the_kernel(lab):
+    """Automatic port assignment skips the ports private test servers listen on (see labctl.py)."""
+    with open("/proc/sys/net/ipv4/ip_local_reserved_ports", encoding="ascii") as handle:
+        reserved = [tuple(int(p) for p in (part.split("-") * 2)[:2]) for part in handle.read().strip().split(",") if part]
+    for low, high in ((35400, 35799), (45432, 45439)):
+        low, high = low + lab["port_offset"], high + lab["port_offset"]
+        assert any(a <= low and high <= b for a, b in reserved), (low, high, reserved)
 
 
 def test_up_twice_is_a_noop(lab, lab_dir, labctl):

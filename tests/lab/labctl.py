@@ -79,6 +79,13 @@ SITES = {
 }
 PG_PRIMARY_BASE_PORT = 15432
 PG_STANDBY_BASE_PORT = 25432
+# Ports inside the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default) that
+# servers of this lab listen on, + the port offset: the tests' private PostgreSQL clusters
+# (35432-35719) and the drill's clone (45432). A client connection the kernel gave one of them as
+# its local port makes a server started there fail with "Address already in use"; `up` reserves
+# them (ip_local_reserved_ports), so automatic port assignment skips them.
+SERVER_PORTS_IN_EPHEMERAL_RANGE = ((35400, 35799), (45432, 45439))
+RESERVED_PORTS_FILE = "/proc/sys/net/ipv4/ip_local_reserved_ports"
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -458,6 +465,9 @@ class Lab:
                 act = self._up_vcsim(site)
                 if act:
                     changed.append("vcsim-%s %s" % (site, act))
+            act = self._reserve_ports()
+            if act:
+                changed.append(act)
             act = self._up_postgres()
             if act:
                 changed.append("postgres-primary %s" % act)
@@ -469,6 +479,42 @@ class Lab:
         changed_text = "true" if changed else "false"
         log("lab up: %s changed=%s elapsed=%.2fs" % (self.lab_dir, changed_text, time.monotonic() - t0))
         return changed
+
+    def reserved_port_ranges(self):
+        """The ranges of SERVER_PORTS_IN_EPHEMERAL_RANGE for this lab's port offset."""
+        return [(low + self.port_offset, high + self.port_offset) for low, high in SERVER_PORTS_IN_EPHEMERAL_RANGE]
+
+    def _reserve_ports(self, path=RESERVED_PORTS_FILE):
+        """Add this lab's server ports to the kernel's reserved ports (kept: what others reserved).
+
+        Returns what changed, or None. Without the right to write the setting the lab still comes up:
+        a warning says that a private server may then meet a port a client connection holds.
+        """
+        try:
+            with open(path, encoding="ascii") as handle:
+                current = handle.read().strip()
+        except OSError as exc:
+            log("warning: cannot read %s (%s): ports not reserved" % (path, exc.strerror))
+            return None
+        have = []
+        for part in filter(None, current.split(",")):
+            low, _sep, high = part.partition("-")
+            have.append((int(low), int(high or low)))
+        missing = [r for r in self.reserved_port_ranges()
+                   if not any(low <= r[0] and r[1] <= high for low, high in have)]
+        if not missing:
+            return None
+        wanted = ",".join([current] * bool(current) + ["%d-%d" % r for r in missing])
+        try:
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write(wanted + "\n")
+        except OSError as exc:
+            log("warning: cannot write %s (%s): ports %s not reserved; a private test server may meet "
+                "\"Address already in use\" from a client connection's local port"
+                % (path, exc.strerror, ",".join("%d-%d" % r for r in missing)))
+            return None
+        return "ports %s reserved from automatic assignment (%s)" % (
+            ",".join("%d-%d" % r for r in missing), os.path.basename(path))
 
     def _check_config(self):
         rec = self.recorded()
