@@ -175,12 +175,12 @@ build: deps ## ansible-galaxy collection build into .build/dist + tests/build
 	  ansible-galaxy collection build --force --output-path $(DIST)
 	$(call run_pytest,build,tests/build,)
 
-integration: deps ## lab-up, then pytest -m integration tests/integration
+integration: deps ## lab-up --reseed (fresh vCenters), then pytest -m integration tests/integration
 	@if ! find tests/integration -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | grep -q .; then \
 	  if [[ " $(REQUIRE_TESTS) " == *" integration "* ]]; then \
 	    echo "integration: FAILED: no test files in tests/integration, and integration is in REQUIRE_TESTS"; exit 1; fi; \
 	  echo "integration: SKIPPED (empty): no test files in tests/integration yet (lab not started)"; exit 0; fi; \
-	$(MAKE) -C $(ROOT) lab-up && $(MAKE) -C $(ROOT) integration-pytest
+	$(MAKE) -C $(ROOT) lab-up LABCTL_ARGS="$(LABCTL_ARGS) --reseed" && $(MAKE) -C $(ROOT) integration-pytest
 
 integration-pytest: # the integration tests alone, lab assumed up
 	$(call run_pytest,integration,tests/integration,-m integration)
