@@ -3,6 +3,10 @@
 Uses the venv's ansible-playbook, the repository's ansible.cfg and the
 collection link; the test-only ``results_file`` callback (callback_plugins/)
 hands every task result over as JSON, so tests assert on results, not on text.
+
+Every run also fails the test when ansible-core warns that a task's arguments are one
+template (``ARGS_TEMPLATE_WARNING``): the roles pass settings as ``module_defaults``,
+and this holds it at run time, not only in tests/unit/roles/test_task_args.py.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 HERE = os.path.dirname(os.path.abspath(__file__))
+ARGS_TEMPLATE_WARNING = "Using a template for task args is unsafe"
 
 
 @dataclass
@@ -72,4 +77,7 @@ def run_playbook(playbook, inventory=None, extra_vars=None, check=False, env=Non
             text = handle.read()
     finally:
         os.unlink(results_file)
+    for stream in (proc.stdout, proc.stderr):
+        assert ARGS_TEMPLATE_WARNING not in stream, "%s warned: %s" % (
+            playbook, stream[stream.index(ARGS_TEMPLATE_WARNING) - 12:][:600])
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, json.loads(text) if text else {})
