@@ -23,6 +23,7 @@ LAB_SRC = REPO / "tests" / "lab"
 DEFAULT_LAB_DIR = "/var/lib/continuity-recovery-lab"
 
 sys.path.insert(0, str(LAB_SRC))
+import labctl as labctl_module  # noqa: E402  (the fixture "labctl" runs it as a process)
 import topology  # noqa: E402
 
 INVENTORY = REPO / "inventories" / "lab"
@@ -127,15 +128,8 @@ def test_plan_follows_offset_and_lab_dir(labctl):
     assert sum(len(t["vms"]) for t in plan["tiers"]) == 1000
 
 
-def _labctl_module():
-    sys.path.insert(0, str(LAB_SRC))
-    import labctl as module  # noqa: E402  (tests/lab/labctl.py)
-    return module
-
-
 def test_up_reserves_the_server_ports_and_keeps_other_reservations(tmp_path, capsys):
-    module = _labctl_module()
-    lab = module.Lab(str(tmp_path / "lab"), port_offset=310)
+    lab = labctl_module.Lab(str(tmp_path / "lab"), port_offset=310)
     setting = tmp_path / "ip_local_reserved_ports"
     setting.write_text("8080,35400-35420\n", encoding="ascii")
     assert lab.reserved_port_ranges() == [(35710, 36109), (45742, 45749)]
@@ -366,7 +360,8 @@ def test_status_when_up(lab, lab_dir, labctl):
 def test_the_lab_server_ports_are_reserved_in_the_kernel(lab):
     """Automatic port assignment skips the ports private test servers listen on (see labctl.py)."""
     with open("/proc/sys/net/ipv4/ip_local_reserved_ports", encoding="ascii") as handle:
-        reserved = [tuple(int(p) for p in (part.split("-") * 2)[:2]) for part in handle.read().strip().split(",") if part]
+        parts = [part.partition("-") for part in handle.read().strip().split(",") if part]
+    reserved = [(int(low), int(high or low)) for low, _sep, high in parts]
     for low, high in ((35400, 35799), (45432, 45439)):
         low, high = low + lab["port_offset"], high + lab["port_offset"]
         assert any(a <= low and high <= b for a, b in reserved), (low, high, reserved)

@@ -504,7 +504,7 @@ class Lab:
                    if not any(low <= r[0] and r[1] <= high for low, high in have)]
         if not missing:
             return None
-        wanted = ",".join([current] * bool(current) + ["%d-%d" % r for r in missing])
+        wanted = ",".join(([current] if current else []) + ["%d-%d" % r for r in missing])
         try:
             with open(path, "w", encoding="ascii") as handle:
                 handle.write(wanted + "\n")
