@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import pytest
 import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "helpers"))
+import task_files  # noqa: E402  pylint: disable=wrong-import-position
 CONTROLLER = os.path.join(REPO_ROOT, "docs", "awx", "controller.yml")
 
 # Options of the awx.awx (= ansible.controller) modules used here, from their documentation
@@ -85,20 +88,11 @@ def _roles_of(playbook: str) -> list[str]:
     with open(os.path.join(REPO_ROOT, playbook), encoding="utf-8") as handle:
         plays = yaml.safe_load(handle)
     found = []
-
-    def visit(tasks):
-        for task in tasks or []:
-            for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
-                if key in task:
-                    found.append(task[key]["name"])
-            for key in ("block", "rescue", "always"):
-                visit(task.get(key))
-
     for play in plays:
-        for role in play.get("roles", []):
-            found.append(role["role"] if isinstance(role, dict) else role)
-        for key in ("pre_tasks", "tasks", "post_tasks"):
-            visit(play.get(key))
+        found += [role["role"] if isinstance(role, dict) else role for role in play.get("roles", [])]
+        found += [task[key]["name"] for task in task_files.document_tasks([play])
+                  for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role")
+                  if key in task]
     return [r.split(".")[-1] for r in found if r.startswith("continuity.recovery.")]
 
 

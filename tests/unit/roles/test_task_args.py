@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 
 import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
+import task_files  # noqa: E402  pylint: disable=wrong-import-position
 
 # actions whose string argument is free-form (raw params), not a splat of arguments
 FREE_FORM = {
@@ -28,10 +31,9 @@ FREE_FORM = {
     for name in ("command", "shell", "raw", "script", "meta", "include_tasks", "import_tasks",
                  "import_playbook", "include_vars", "include_role", "import_role")
 }
-BLOCK_KEYS = ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers")
 
 
-def task_files() -> list[str]:
+def files_to_check() -> list[str]:
     patterns = ("roles/*/tasks/*.yml", "roles/*/handlers/*.yml", "playbooks/*.yml",
                 "extensions/molecule/*/*.yml")
     found = sorted(path for pattern in patterns for path in glob.glob(os.path.join(REPO, pattern)))
@@ -39,24 +41,11 @@ def task_files() -> list[str]:
     return found
 
 
-def tasks_in(node):
-    """Every task mapping in a task file, a playbook or a block, depth first."""
-    if isinstance(node, list):
-        for item in node:
-            yield from tasks_in(item)
-    elif isinstance(node, dict):
-        nested = [key for key in BLOCK_KEYS if isinstance(node.get(key), list)]
-        if not nested or "hosts" not in node and "block" not in node:
-            yield node
-        for key in nested:
-            yield from tasks_in(node[key])
-
-
 def splats(path: str) -> list[str]:
     with open(path, encoding="utf-8") as handle:
         document = yaml.safe_load(handle)
     found = []
-    for task in tasks_in(document or []):
+    for task in task_files.document_tasks(document):
         for key, value in task.items():
             if key == "args" or ("." in key and key not in FREE_FORM):
                 if isinstance(value, str) and "{{" in value:
@@ -64,7 +53,7 @@ def splats(path: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", task_files(), ids=lambda p: os.path.relpath(p, REPO))
+@pytest.mark.parametrize("path", files_to_check(), ids=lambda p: os.path.relpath(p, REPO))
 def test_task_arguments_are_keys_not_one_template(path: str) -> None:
     assert splats(path) == []
 
