@@ -360,8 +360,7 @@ def test_status_when_up(lab, lab_dir, labctl):
 def test_the_lab_server_ports_are_reserved_in_the_kernel(lab):
     """Automatic port assignment skips the ports private test servers listen on (see labctl.py)."""
     with open("/proc/sys/net/ipv4/ip_local_reserved_ports", encoding="ascii") as handle:
-        parts = [part.partition("-") for part in handle.read().strip().split(",") if part]
-    reserved = [(int(low), int(high or low)) for low, _sep, high in parts]
+        reserved = labctl_module.parse_port_ranges(handle.read())
     for low, high in ((35400, 35799), (45432, 45439)):
         low, high = low + lab["port_offset"], high + lab["port_offset"]
         assert any(a <= low and high <= b for a, b in reserved), (low, high, reserved)

@@ -105,6 +105,15 @@ def log(msg):
     print(msg, flush=True)
 
 
+def parse_port_ranges(text):
+    """``ip_local_reserved_ports`` text ("8080,35400-35799") as [(low, high), ...]."""
+    ranges = []
+    for part in filter(None, text.strip().split(",")):
+        low, _sep, high = part.partition("-")
+        ranges.append((int(low), int(high or low)))
+    return ranges
+
+
 # --------------------------------------------------------------------------- processes
 
 def proc_cmdline(pid):
@@ -496,25 +505,20 @@ class Lab:
         except OSError as exc:
             log("warning: cannot read %s (%s): ports not reserved" % (path, exc.strerror))
             return None
-        have = []
-        for part in filter(None, current.split(",")):
-            low, _sep, high = part.partition("-")
-            have.append((int(low), int(high or low)))
+        have = parse_port_ranges(current)
         missing = [r for r in self.reserved_port_ranges()
                    if not any(low <= r[0] and r[1] <= high for low, high in have)]
         if not missing:
             return None
-        wanted = ",".join(([current] if current else []) + ["%d-%d" % r for r in missing])
+        missing_text = ",".join("%d-%d" % r for r in missing)
         try:
             with open(path, "w", encoding="ascii") as handle:
-                handle.write(wanted + "\n")
+                handle.write(",".join(filter(None, (current, missing_text))) + "\n")
         except OSError as exc:
             log("warning: cannot write %s (%s): ports %s not reserved; a private test server may meet "
-                "\"Address already in use\" from a client connection's local port"
-                % (path, exc.strerror, ",".join("%d-%d" % r for r in missing)))
+                "\"Address already in use\" from a client connection's local port" % (path, exc.strerror, missing_text))
             return None
-        return "ports %s reserved from automatic assignment (%s)" % (
-            ",".join("%d-%d" % r for r in missing), os.path.basename(path))
+        return "ports %s reserved from automatic assignment (%s)" % (missing_text, os.path.basename(path))
 
     def _check_config(self):
         rec = self.recorded()
