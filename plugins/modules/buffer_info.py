@@ -76,6 +76,10 @@ link:
   description:
     - C(state) connected or disconnected; C(since) when that state began (ISO time) and C(since_source),
       how it is known (walsender_start, last_seen_connected, observed_transition, first_observed, wal_segment_mtime).
+    - C(postgresql), link down - when the link memory has only its first sight of the outage (or none), the
+      modification time of the WAL segment holding the slot's restart LSN is used when it is earlier
+      (C(wal_segment_mtime)) - that segment was last written after the oldest change the standby lacks, so
+      it never overstates the RPO exposure, while a first sight may come long after the outage began.
   returned: always
   type: dict
 retained_bytes:
@@ -103,7 +107,7 @@ ingest_rate_bytes_per_second:
   returned: always
   type: float
 sample_seconds:
-  description: The measured sample interval.
+  description: The measured sample interval; 0 when O(sample_seconds=0) (no rate, no time to overflow).
   returned: always
   type: float
 time_to_overflow_seconds:

@@ -22,16 +22,24 @@ description:
   - V(paused) / V(resumed) - C(postgresql) pauses or resumes WAL replay on the standby (the guard that
     stops a logical corruption from being mirrored; WAL keeps arriving). C(rsync) - hold / release the pair.
   - V(synced) - C(postgresql) waits until the standby's replay LSN reaches the primary's current LSN taken
-    at the call (never changes anything). C(rsync) - an incremental delta (C(--inplace --no-whole-file))
+    at the call (never changes anything). C(rsync) - an incremental delta (C(--no-whole-file); in place,
+    C(--inplace), only when O(snapshots=0) - a snapshot never shares an inode rsync writes into)
     followed by a hard-link snapshot at the target when O(snapshots) > 0.
   - V(promoted) - C(postgresql) fences the old primary when it is reachable (read-only, sessions ended,
     a final sync so a planned takeover loses nothing, then stopped with a fence marker and a
     C(standby.signal) in its data directory so it cannot come back as a primary), promotes the standby and
-    verifies it is writable. C(rsync) - the target becomes authoritative (forward syncs are refused).
+    verifies it is writable. A fence an earlier run left half-done (the old primary read-only but still
+    running, or the standby not promoted yet) is finished first, its final sync included. Refused before
+    anything is fenced when WAL replay is paused on the standby and a final sync is due (resume it, or
+    O(final_sync=false)). C(rsync) - the target becomes authoritative (forward syncs are refused).
   - V(reversed) - failback preparation. C(postgresql) - the old primary rejoins as a standby of the new
     primary using C(pg_rewind) (after a CHECKPOINT of the new primary), re-seeded only when a rewind is
-    impossible, saying so. C(rsync) - the delta in reverse.
-  - V(absent) - C(postgresql) stops and removes the standby and drops the slot. C(rsync) - forgets the
+    impossible, saying so; the old data directory is then kept beside the new one (renamed;
+    C(previous_data_dir) in RV(details)), never removed. A C(pg_rewind) that cannot reach the new primary fails
+    and moves nothing. C(rsync) - the delta in reverse.
+  - V(absent) - C(postgresql) stops and removes the standby and drops the slot; refused when the standby
+    is a primary (promoted), and when its data directory holds no C(standby.signal) even if it does not
+    answer (a promoted server that is down looks the same). C(rsync) - forgets the
     pair (state, snapshots); the replica's data stays.
   - Every state is idempotent; check mode reports exactly the actions that would be taken in RV(actions).
 author:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -206,6 +207,10 @@ def test_rsync_pair_lifecycle(lab, tmp_path):
     assert 65536 <= synced["transfer"]["literal_data"] < 4 * 65536           # the changed block, not the file
     assert synced["transfer"]["bytes_sent"] < 1024 * 1024
     assert any(a.startswith("snapshot ") for a in synced["actions"])
+    # into a target snapshots share inodes with, never in place: a file that changes after rsync compared
+    # it gets a new inode, it cannot reach a snapshot through a shared one
+    real = [c for c in synced["commands"] if c.startswith("rsync ") and "--dry-run" not in c]
+    assert real and not any("--inplace" in c for c in real), real
     assert _r(run, "synced again")["changed"] is False
     third = _r(run, "synced 3")
     assert third["canary"]["read_at_target"] is True
@@ -215,6 +220,7 @@ def test_rsync_pair_lifecycle(lab, tmp_path):
     reversed_ = _r(run, "reversed")
     assert reversed_["changed"] and reversed_["transfer"]["method"] == "rsync reverse delta"
     assert reversed_["transfer"]["literal_data"] < 4 * 65536
+    assert any("--inplace" in c for c in reversed_["commands"])      # the source keeps no snapshots
     assert _r(run, "reversed again")["changed"] is False
     info = _r(run, "info")
     assert info["direction"] == "reverse" and info["authoritative"] == "target" and len(info["snapshots"]) == 2
@@ -228,3 +234,85 @@ def test_rsync_pair_lifecycle(lab, tmp_path):
     assert run.rc == 0, run.stdout[-3000:]
     assert _r(run, "absent")["changed"] and _r(run, "absent again")["changed"] is False
     assert not (tmp_path / ".Replica-DS-T.snapshots").exists() and tgt.joinpath("vm1").is_dir()
+
+
+def _read_only(cluster):
+    with cluster.connect() as conn:
+        return conn.execute("SHOW default_transaction_read_only").fetchone()[0]
+
+
+def test_postgresql_guards_against_losing_data(private_pair, tmp_path):
+    """Each guard on a real pair: a paused standby is not fenced for, a half-done fence is finished,
+    a promoted standby that is down is not removed, an impossible rewind keeps the old directory."""
+    primary, standby = private_pair
+    pair = sb.module_pair(primary, standby, "itest", "dr_itest", max_buffer="64MB",
+                          archive={"path": standby.archive_dir})
+    run = _run(tmp_path, "g1", [
+        _t("present", state="present"),
+        _t("paused", state="paused"),
+        dict(_t("promoted while paused", state="promoted"), ignore_errors=True),
+        _t("buffer without a sample", "buffer_info", sample_seconds=0),
+    ], pair)
+    assert run.rc == 0, run.stdout[-4000:]
+    refused = _r(run, "promoted while paused")
+    assert refused["failed"] and "paused" in refused["msg"] and refused["changed"] is False
+    assert primary.running() and _read_only(primary) == "off"      # nothing fenced
+    buffer = _r(run, "buffer without a sample")
+    assert buffer["sample_seconds"] == 0 and buffer["ingest_rate_bytes_per_second"] is None
+    assert buffer["time_to_overflow_seconds"] is None
+
+    # what an interrupted fence leaves: the old primary read-only and still running, the standby behind
+    with primary.connect() as conn:
+        conn.execute("INSERT INTO payments (amount) SELECT 1.5 FROM generate_series(1, 2000)")
+        before = sb.fingerprint(conn)
+        conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        conn.execute("SELECT pg_catalog.pg_reload_conf()")
+    run = _run(tmp_path, "g2", [
+        _t("resumed", state="resumed"),
+        _t("promoted", state="promoted"),
+        _t("promoted again", state="promoted"),
+    ], pair)
+    assert run.rc == 0, run.stdout[-4000:]
+    promoted = _r(run, "promoted")
+    assert any(a.startswith("finish fencing") for a in promoted["actions"]), promoted["actions"]
+    assert promoted["details"]["fence"] == {"read_only": True, "stopped": True, "marker": True, "resumed": True}
+    assert not primary.running()
+    assert os.path.exists(os.path.join(primary.data_dir, "continuity.recovery.fence"))
+    assert _r(run, "promoted again")["changed"] is False
+    with standby.connect() as conn:
+        assert sb.fingerprint(conn) == before            # the final sync ran: nothing lost
+
+    # the promoted standby down: state=absent must not take its silence for a standby's
+    standby.stop()
+    run = _run(tmp_path, "g3", [dict(_t("absent while down", state="absent"), ignore_errors=True)], pair)
+    absent = _r(run, "absent while down")
+    assert absent["failed"] and "standby.signal" in absent["msg"] and absent["changed"] is False
+    assert os.path.exists(os.path.join(standby.data_dir, "PG_VERSION"))
+    standby.start()
+
+    # an old primary that pg_rewind cannot rewind (another system): re-seeded, its directory kept aside
+    primary.init_primary()
+    kept = None
+    try:
+        run = _run(tmp_path, "g4", [_t("reversed", state="reversed")], pair)
+        assert run.rc == 0, run.stdout[-4000:]
+        reversed_ = _r(run, "reversed")
+        kept = reversed_["details"]["previous_data_dir"]
+        assert reversed_["reseeded"] is True and "different systems" in reversed_["reseed_reason"]
+        assert kept in reversed_["reseed_reason"] and os.path.exists(os.path.join(kept, "PG_VERSION"))
+        assert reversed_["transfer"]["method"] == "pg_basebackup"
+        assert reversed_["status"]["link"]["state"] == "connected"
+        with primary.connect() as conn:
+            assert sb.fingerprint(conn) == before
+        # a rerun that finds the rejoined old primary not streaming (down): restarted, not rewound again
+        primary.stop()
+        quarantine = tmp_path / "quarantine"
+        run = _run(tmp_path, "g5", [_t("reversed again", state="reversed", quarantine_dir=str(quarantine))], pair)
+        assert run.rc == 0, run.stdout[-4000:]
+        again = _r(run, "reversed again")
+        assert again["changed"] and [a for a in again["actions"] if "rewound already" in a], again["actions"]
+        assert again["transfer"] is None and again["quarantine"] is None and primary.running()
+        assert again["status"]["link"]["state"] == "connected"
+    finally:
+        if kept:
+            shutil.rmtree(kept, ignore_errors=True)

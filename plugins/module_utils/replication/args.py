@@ -6,6 +6,9 @@ the one place that turns module parameters into a driver."""
 
 from __future__ import annotations
 
+import os
+import pwd
+
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
@@ -76,6 +79,13 @@ def normalise(params):
     for side in ("primary", "standby"):
         if pair.get(side):
             pair[side] = dict(pair[side], name=side)
+            user = pair[side].get("os_user")
+            if pair["engine"] == "postgresql" and user and os.geteuid() == 0:
+                try:
+                    pwd.getpwnam(user)
+                except KeyError:
+                    raise InvalidInput("%s.os_user: no operating-system user %r on this host (the server programs "
+                                       "run as it)" % (side, user)) from None
     return pair
 
 

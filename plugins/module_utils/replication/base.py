@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput, TaskTimeout
+from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput, RecoveryError, TaskFailed, TaskTimeout
 
 STATES = ("present", "paused", "resumed", "synced", "promoted", "reversed", "absent")
 ENGINES = ("postgresql", "rsync")
@@ -63,7 +63,15 @@ class Driver:
         if state not in STATES:
             raise InvalidInput("state must be one of %s, got %r" % (", ".join(STATES), state))
         outcome = Outcome(state, self.check_mode)
-        getattr(self, "state_" + state)(outcome)
+        try:
+            getattr(self, "state_" + state)(outcome)
+        except RecoveryError as exc:
+            # a failure part-way must still say what it had begun (a dropped slot, a re-seed...)
+            exc.details = dict(outcome.as_dict(), **exc.details)
+            raise
+        except OSError as exc:  # a full disk, a permission: the file, not a traceback
+            raise TaskFailed("state=%s of pair %s failed: %s" % (state, self.pair.get("name"), exc),
+                             **outcome.as_dict()) from exc
         return outcome
 
     def state_present(self, outcome):

@@ -132,6 +132,22 @@ def parse_rewind_output(text):
     return {"bytes_copied": copied, "rewind_required": "no rewind required" not in text}
 
 
+_REWIND_UNREACHABLE = re.compile(r"connection to server .*failed|could not connect to|password authentication failed"
+                                 r"|no pg_hba\.conf entry|timeout expired|could not translate host name", re.I)
+
+
+def rewind_unreachable(text):
+    """The line of pg_rewind's output saying it could not reach the source server (else None).
+
+    Such a failure says nothing about the old data directory; a re-seed from the same
+    server would fail the same way, so nothing is moved for it.
+    """
+    for line in (text or "").splitlines():
+        if _REWIND_UNREACHABLE.search(line):
+            return line.strip()
+    return None
+
+
 def _bin_dir(side):
     if side.get("bin_dir"):
         return side["bin_dir"]
@@ -483,15 +499,21 @@ class PostgresqlDriver(Driver):
     def _fenced(self, client):
         return client is not None and self._state(client)["read_only"] == "on"
 
-    def _fence(self, outcome, primary_client, final_sync=True):
-        """Make the old primary refuse writes, wait for the standby to have everything, stop it, mark it."""
-        outcome.act("fence old primary %s (read-only, sessions ended%s)" % (
-            self._endpoint(self.primary), ", stopped, fence marker" if self.primary.get("data_dir") else ""))
+    def _fence(self, outcome, primary_client, final_sync=True, resume=False):
+        """Make the old primary refuse writes, wait for the standby to have everything, stop it, mark it.
+
+        ``resume``: it already refuses writes (an earlier run fenced it and failed before the end,
+        e.g. its final sync timed out): the rest is done now, the final sync included.
+        """
+        outcome.act("%s old primary %s (read-only, sessions ended%s)" % (
+            "finish fencing" if resume else "fence", self._endpoint(self.primary),
+            ", stopped, fence marker" if self.primary.get("data_dir") else ""))
         if self.check_mode:
             return
-        primary_client.query(_FENCE_SQL)
-        primary_client.query(_RELOAD_SQL)
-        time.sleep(0.2)
+        if not resume:
+            primary_client.query(_FENCE_SQL)
+            primary_client.query(_RELOAD_SQL)
+            time.sleep(0.2)
         primary_client.query(_TERMINATE_SQL)
         last = primary_client.query(_CURRENT_LSN_SQL)[0]["lsn"]
         outcome.details["fenced_at_lsn"] = last
@@ -511,6 +533,14 @@ class PostgresqlDriver(Driver):
             if self._running_pid(data_dir):
                 self._stop(self.primary)
         outcome.details["fence"] = {"read_only": True, "stopped": bool(data_dir), "marker": bool(data_dir)}
+        if resume:
+            outcome.details["fence"]["resumed"] = True
+
+    def _refuse_paused_final_sync(self, standby):
+        if self._state(standby)["pause_state"] != "not paused":
+            raise InvalidInput("WAL replay is paused on the standby of pair %s: the final sync of a planned takeover "
+                               "cannot complete and nothing was fenced; resume replay first (state=resumed), or "
+                               "promote without it (final_sync: false)" % self.pair["name"])
 
     def state_promoted(self, outcome):
         standby = self._standby_client(require_recovery=False)
@@ -522,8 +552,15 @@ class PostgresqlDriver(Driver):
             if old is not None:
                 with old:
                     old_state = self._state(old)
-                    if not old_state["in_recovery"] and old_state["read_only"] != "on":
-                        self._fence(outcome, old, final_sync=in_recovery and self.pair.get("final_sync", True))
+                    final_sync = in_recovery and self.pair.get("final_sync", True)
+                    writable = not old_state["in_recovery"] and old_state["read_only"] != "on"
+                    # read-only but not finished: still running with a data directory we stop, or not promoted yet
+                    half_fenced = not old_state["in_recovery"] and not writable and (
+                        in_recovery or bool(self.primary.get("data_dir") and self._running_pid(self.primary["data_dir"])))
+                    if (writable or half_fenced) and final_sync:
+                        self._refuse_paused_final_sync(standby)
+                    if writable or half_fenced:
+                        self._fence(outcome, old, final_sync=final_sync, resume=half_fenced)
                         old_lsn = outcome.details.get("fenced_at_lsn")
                     else:
                         outcome.details["fence"] = {"already": True}
@@ -887,6 +924,17 @@ class PostgresqlDriver(Driver):
                     outcome.transfer = self._basebackup(follower, self.standby)
                     self._rejoin(follower)
                 return
+            if os.path.exists(os.path.join(old_dir, "standby.signal")) and \
+                    not os.path.exists(os.path.join(old_dir, FENCE_MARKER)):
+                # an earlier run rewound it and made it a standby of the new primary (the fence's marker is
+                # gone, its standby.signal is there): nothing diverged is left in it to quarantine or rewind
+                outcome.act("reconfigure and restart old primary %s as a standby of the new primary (rewound "
+                            "already)" % self._endpoint(self.primary))
+                if not self.check_mode:
+                    if self._running_pid(old_dir):
+                        self._stop(self.primary)
+                    self._rejoin(follower)
+                return
             if self._running_pid(old_dir):
                 outcome.act("stop old primary %s" % self._endpoint(self.primary))
                 if not self.check_mode:
@@ -921,12 +969,20 @@ class PostgresqlDriver(Driver):
             outcome.transfer = {"method": "pg_rewind", "bytes_sent": stats["bytes_copied"],
                                 "rewind_required": stats["rewind_required"]}
         else:
+            unreachable = rewind_unreachable(output)
+            if unreachable:
+                raise ConnectionFailure("pg_rewind could not reach the new primary %s (%s): %s is left as it was; "
+                                        "fix the connection and rerun" % (self._endpoint(self.standby), unreachable,
+                                                                           old_dir))
             why = [line for line in output.splitlines() if "error" in line or "fatal" in line.lower()]
-            reason = "pg_rewind impossible (%s): re-seeded with pg_basebackup" % (
-                (why[-1] if why else "exit %d" % res.returncode).strip())
+            kept = "%s.before-reseed-%s" % (old_dir.rstrip(os.sep), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+            reason = "pg_rewind impossible (%s): re-seeded with pg_basebackup, the old data directory kept as %s" % (
+                (why[-1] if why else "exit %d" % res.returncode).strip(), kept)
             outcome.act("re-seed %s: %s" % (old_dir, reason))
             outcome.reseeded, outcome.reseed_reason = True, reason
-            shutil.rmtree(old_dir)
+            # kept, not removed: it holds whatever the old primary committed after the divergence
+            os.rename(old_dir, kept)
+            outcome.details["previous_data_dir"] = kept
             outcome.transfer = self._basebackup(follower, self.standby)
         marker = os.path.join(old_dir, FENCE_MARKER)
         if os.path.exists(marker):
@@ -957,6 +1013,12 @@ class PostgresqlDriver(Driver):
                 if not self._state(client)["in_recovery"]:
                     raise InvalidInput("the standby of pair %s is a primary now (promoted): state=absent would "
                                        "destroy it; fail back first" % self.pair["name"])
+        if data_dir and self._has_cluster(data_dir) and not os.path.exists(os.path.join(data_dir, "standby.signal")):
+            # not answering is no proof it is still a standby: a promoted one that is down looks the same
+            raise InvalidInput("the standby data directory %s of pair %s holds no standby.signal: it is a primary "
+                               "(promoted) or an unfinished seed, and state=absent refuses to remove it; fail back "
+                               "first, or remove it by hand if it is really a seed's remains"
+                               % (data_dir, self.pair["name"]))
         if data_dir and self._has_cluster(data_dir):
             if self._running_pid(data_dir):
                 outcome.act("stop standby %s" % self._endpoint(self.standby))
@@ -1217,18 +1279,24 @@ class PostgresqlDriver(Driver):
                 since, since_source = sender["connected_since"], "walsender_start"
             if not connected and since_source in ("unknown", "first_observed") and slot and slot["restart_lsn"]:
                 rows = client.query(_WAL_FILE_TIME_SQL, (slot["restart_lsn"],))
-                if rows and since_source == "unknown":
+                # the segment holding the restart LSN was last written after the oldest change the standby
+                # lacks, so its time never overstates the exposure; a first sight of an outage may come long
+                # after it began: the earlier of the two is the closer
+                segment = divergence.to_datetime(rows[0]["t"]) if rows else None
+                seen = divergence.to_datetime(since) if since_source == "first_observed" else None
+                if segment is not None and (seen is None or segment < seen):
                     since, since_source = rows[0]["t"], "wal_segment_mtime"
             if connected:
                 rpo_bytes = max(0, lsn.diff(last, sender["replay_lsn"]) or 0)
                 rpo_seconds = (sender.get("replay_lag_seconds") or 0.0) if rpo_bytes else 0.0
             else:
                 rpo_bytes = max(0, lsn.diff(last, slot["restart_lsn"]) or 0) if slot and slot["restart_lsn"] else None
-                rpo_seconds = _seconds_since(since)
+                rpo_seconds = _seconds_since(since) if rpo_bytes != 0 else 0.0  # nothing unreplicated
         return {
             "pair": self.pair["name"], "engine": self.engine, "link_state": state, "since": since,
             "since_source": since_source, "retained_bytes": retained,
-            "first_position": lsn.parse(first), "last_position": lsn.parse(last), "sample_seconds": elapsed,
+            "first_position": lsn.parse(first), "last_position": lsn.parse(last),
+            "sample_seconds": elapsed if sample_seconds > 0 else 0,  # 0: no rate from a few milliseconds
             "capacity_sources": {"max_slot_wal_keep_size": cap, "max_buffer": self.pair.get("max_buffer_bytes")},
             "safe_wal_size": slot["safe_wal_size"] if slot else None,
             "wal_status": slot["wal_status"] if slot else "missing",

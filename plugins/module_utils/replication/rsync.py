@@ -4,11 +4,13 @@
 """rsync replication driver for datastores and file trees.
 
 - present: the initial full copy (source -> target), then the pair is established.
-- synced: an incremental delta, ``--inplace --no-whole-file`` (only changed blocks
-  cross the link), followed by a point-in-time snapshot at the target when
-  ``snapshots`` > 0: a tree of hard links, pruned to the newest N. Files about to be
-  rewritten in place are first given their own inode when a snapshot shares it, so
-  snapshots never change.
+- synced: an incremental delta, ``--no-whole-file`` (only changed blocks cross the
+  link), followed by a point-in-time snapshot at the target when ``snapshots`` > 0: a
+  tree of hard links, pruned to the newest N. With snapshots the target's changed files
+  are rebuilt beside the old ones and renamed over them (a new inode: a file that
+  changes after rsync compared it cannot reach a snapshot through a shared inode);
+  without, they are rewritten in place (``--inplace``). Files whose attributes alone
+  change are given their own inode first when a snapshot shares it.
 - paused/resumed: hold / release (a held pair refuses synced).
 - promoted: the target becomes authoritative (forward syncs are refused from then on).
 - reversed: the delta in reverse (target -> source), again in place.
@@ -34,6 +36,7 @@ import time
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import (
     ConnectionFailure,
     InvalidInput,
+    TaskFailed,
 )
 from ansible_collections.continuity.recovery.plugins.module_utils.evidence import utcnow
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import rsync_stats
@@ -42,6 +45,8 @@ from ansible_collections.continuity.recovery.plugins.module_utils.replication.ba
 RSYNC = "rsync"
 BASE_ARGS = ["-a", "--delete", "--stats", "--itemize-changes", "--numeric-ids", "--modify-window=-1"]
 DELTA_ARGS = ["--inplace", "--no-whole-file"]
+# into a target that snapshots share inodes with: never in place (a new inode per changed file)
+SNAPSHOT_SAFE_DELTA_ARGS = ["--no-whole-file"]
 
 
 def snapshot_name(now=None):
@@ -126,7 +131,9 @@ class RsyncDriver(Driver):
                                 "bytes_changed_files": preview["transferred_file_size"]}
             return True
         if dst == self.target and self.keep:
-            self._break_shared_inodes(rsync_stats.modified_files(preview))
+            # changed files get a new inode from rsync itself (not in place); a change of attributes alone
+            # is made on the inode, which a snapshot may share
+            self._break_shared_inodes(rsync_stats.attribute_only_files(preview))
         started = utcnow()
         stats = self._rsync(src, dst, extra)
         stats.pop("items", None)
@@ -144,17 +151,30 @@ class RsyncDriver(Driver):
             return {"items": [{"change": "cd+++++++++", "path": "./"}], "transferred_file_size": 0}
         return self._rsync(src, dst, extra, dry_run=dry)
 
+    def _forward_args(self):
+        return SNAPSHOT_SAFE_DELTA_ARGS if self.keep else DELTA_ARGS
+
     def _break_shared_inodes(self, paths):
-        """Give files shared with a snapshot (hard links) their own inode before an in-place rewrite."""
+        """Give files shared with a snapshot (hard links) their own inode before they may change in place.
+
+        A file that cannot be split fails the call: left shared, a write would change a snapshot.
+        """
         for rel in paths:
             path = os.path.join(self.target, rel)
             try:
-                if os.lstat(path).st_nlink > 1:
-                    tmp = path + ".continuity-cow"
-                    shutil.copy2(path, tmp)
-                    os.replace(tmp, path)
-            except OSError:
-                continue
+                if os.lstat(path).st_nlink <= 1:
+                    continue
+            except FileNotFoundError:
+                continue  # gone since it was listed: nothing shared left
+            tmp = path + ".continuity-cow"
+            try:
+                shutil.copy2(path, tmp)
+                os.replace(tmp, path)
+            except OSError as exc:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise TaskFailed("cannot give %s its own inode (a snapshot shares it and must not change): %s"
+                                 % (path, exc)) from exc
 
     def _snapshot(self, outcome, state):
         if not self.keep:
@@ -219,7 +239,7 @@ class RsyncDriver(Driver):
         state.update(authoritative="source", direction="forward", held=False, failed_back_at=utcnow())
         self.save(state)  # the source is authoritative from here, whatever follows
         outcome.transfer = None
-        forward = self._run_transfer(outcome, state, "delta", self._src(), self.target, DELTA_ARGS)
+        forward = self._run_transfer(outcome, state, "delta", self._src(), self.target, self._forward_args())
         outcome.details["cut_back"].update(forward_delta=forward, forward_transfer=outcome.transfer)
         outcome.transfer = reverse_transfer or outcome.transfer
         self._snapshot(outcome, state)
@@ -263,7 +283,7 @@ class RsyncDriver(Driver):
         if state.get("authoritative") == "target":
             raise InvalidInput("the target of pair %s is authoritative (promoted): a forward sync would overwrite "
                                "it; use state=reversed" % self.pair["name"])
-        changed = self._run_transfer(outcome, state, "delta", self._src(), self.target, DELTA_ARGS)
+        changed = self._run_transfer(outcome, state, "delta", self._src(), self.target, self._forward_args())
         if not self.check_mode:
             if changed:
                 self._snapshot(outcome, state)

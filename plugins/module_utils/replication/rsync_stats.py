@@ -53,7 +53,6 @@ def changes(stats):
     return out
 
 
-def modified_files(stats):
-    """Paths of existing regular files rsync would rewrite (``>f`` without ``+++`` creation)."""
-    return [i["path"] for i in stats["items"]
-            if i["change"][:2] in (">f", "<f") and "+++++++" not in i["change"]]
+def attribute_only_files(stats):
+    """Paths of existing regular files whose attributes alone rsync would change (``.f`` items)."""
+    return [i["path"] for i in stats["items"] if i["change"][:2] == ".f" and set(i["change"][2:]) - {"."}]

@@ -94,3 +94,21 @@ def test_buffer_info_reads_the_source_side_only(tmp_path, capsys):
 def test_engine_requires_its_keys(capsys):
     result = _run(replication, {"name": "x", "engine": "postgresql"}, capsys)
     assert result["failed"] and "primary" in result["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server programs switch to os_user only as root")
+def test_an_unknown_os_user_is_named_before_anything_runs(tmp_path, capsys):
+    args = {"name": "db", "engine": "postgresql", "slot": "s",
+            "primary": {"host": "127.0.0.1", "port": 1, "data_dir": str(tmp_path / "p")},
+            "standby": {"host": "127.0.0.1", "port": 2, "data_dir": str(tmp_path / "s"), "os_user": "postgress"}}
+    result = _run(replication, args, capsys)
+    assert result["failed"] and result["msg"].startswith("standby.os_user:") and "'postgress'" in result["msg"]
+    assert result["commands"] == [] and result["queries"] == []
+
+
+def test_a_file_system_error_is_a_failure_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = _run(replication, _rsync_pair(tmp_path, target={"path": str(blocker / "tgt")}), capsys)
+    assert result["failed"] and "state=present of pair fs failed" in result["msg"], result["msg"]
+    assert str(blocker) in result["msg"]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput, TaskTimeout
+from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput, TaskFailed, TaskTimeout
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import (
     buffer,
     linkstate,
@@ -17,7 +17,10 @@ from ansible_collections.continuity.recovery.plugins.module_utils.replication im
     sizes,
 )
 from ansible_collections.continuity.recovery.plugins.module_utils.replication.base import Driver, Outcome, empty_info
-from ansible_collections.continuity.recovery.plugins.module_utils.replication.postgresql import parse_rewind_output
+from ansible_collections.continuity.recovery.plugins.module_utils.replication.postgresql import (
+    parse_rewind_output,
+    rewind_unreachable,
+)
 
 
 def test_lsn_round_trip_and_diff():
@@ -63,6 +66,7 @@ def test_conninfo_quotes_values():
 
 
 RSYNC_OUT = """>f.st...... vm1/disk.vmdk
+.f...p..... vm1/vm1.vmx
 .d..t...... vm1/
 cd+++++++++ vm2/
 >f+++++++++ vm2/new.vmx
@@ -88,8 +92,8 @@ def test_rsync_stats_and_changes():
     assert stats["files_transferred"] == 2 and stats["deleted_files"] == 1
     paths = [i["path"] for i in rsync_stats.changes(stats)]
     assert "vm1/" not in paths                     # a directory's mtime alone is no pending data
-    assert paths == ["vm1/disk.vmdk", "vm2/", "vm2/new.vmx", "vm3/old.log"]
-    assert rsync_stats.modified_files(stats) == ["vm1/disk.vmdk"]
+    assert paths == ["vm1/disk.vmdk", "vm1/vm1.vmx", "vm2/", "vm2/new.vmx", "vm3/old.log"]
+    assert rsync_stats.attribute_only_files(stats) == ["vm1/vm1.vmx"]   # its mode changed, not its data
 
 
 def test_parse_rewind_output():
@@ -97,6 +101,40 @@ def test_parse_rewind_output():
           "17842/17842 kB (100%) copied\npg_rewind: Done!\n"
     assert parse_rewind_output(out) == {"bytes_copied": 17842 * 1024, "rewind_required": True}
     assert parse_rewind_output("pg_rewind: no rewind required\n")["rewind_required"] is False
+
+
+@pytest.mark.parametrize("line", [
+    'pg_rewind: error: connection to server at "10.0.0.5", port 5432 failed: Connection refused',
+    'pg_rewind: error: connection to server at "db" (10.0.0.5), port 5432 failed: FATAL:  password '
+    'authentication failed for user "dr_admin"',
+    'pg_rewind: error: could not translate host name "db-dr" to address: Name or service not known',
+])
+def test_rewind_unreachable_names_the_connection_failure(line):
+    assert rewind_unreachable("pg_rewind: connected to server\n%s\n" % line) == line
+
+
+@pytest.mark.parametrize("text", [
+    "pg_rewind: error: source and target clusters are from different systems\n",
+    "pg_rewind: error: could not find common ancestor of the source and target cluster's timelines\n",
+    "pg_rewind: fatal: target server needs to use either data checksums or \"wal_log_hints = on\"\n",
+    "", None,
+])
+def test_rewind_impossible_is_not_unreachable(text):
+    assert rewind_unreachable(text) is None
+
+
+def test_a_failure_part_way_says_what_had_begun():
+    class Half(Driver):
+        def state_absent(self, outcome):
+            outcome.act("drop replication slot s")
+            outcome.reseeded = True
+            raise TaskFailed("pg_basebackup failed", exit_code=1)
+
+    with pytest.raises(TaskFailed) as caught:
+        Half({"name": "p"}, runner=None).apply("absent")
+    details = caught.value.details
+    assert details["changed"] is True and details["actions"] == ["drop replication slot s"]
+    assert details["reseeded"] is True and details["exit_code"] == 1
 
 
 def _readings(**over):
