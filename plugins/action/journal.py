@@ -104,10 +104,14 @@ class ActionModule(ActionBase):
         result["changed"] = False
 
         if args["root"]:
-            found = find_run(args["root"], args["unfinished"])
-            result.update(dir=found, run_id=os.path.basename(found) if found else None, found=found is not None)
-            if found:
-                result.update(read(found))
+            try:
+                found = find_run(args["root"], args["unfinished"])
+                result.update(dir=found, run_id=os.path.basename(found) if found else None, found=found is not None)
+                if found:
+                    result.update(read(found))
+            except (journal_lib.JournalError, OSError) as exc:
+                raise AnsibleActionFail("journal: cannot search the runs under %s: a journal is unreadable (repair "
+                                        "it or move its run directory aside): %s" % (args["root"], exc))
             return result
 
         directory = args["dir"]

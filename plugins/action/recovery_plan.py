@@ -80,8 +80,7 @@ class ActionModule(ActionBase):
         vms_by_site = {"primary": sorted(plan["vm_index"]), "recovery": []}
         for site_name in wanted:
             site = plan["sites"][site_name]
-            args = dict(site["vcenter"], datacenter=site["datacenter"], vms=vms_by_site[site_name])
-            args.pop("name", None)
+            args = _site_info_args(site, vms_by_site[site_name])
             info = self._run(_SITE_INFO, args, task_vars)
             facts[site_name] = failed_site(info) if info.get("failed") else site_facts(info)
         for pair in plan.get("replication", []):
@@ -118,6 +117,12 @@ def only_sites(problems, wanted):
             continue
         out.append(problem)
     return out
+
+
+def _site_info_args(site, vms):
+    """site_info options of a site: unset connection values are left out, so the module's env fallbacks apply."""
+    args = {k: v for k, v in site["vcenter"].items() if k != "name" and v is not None}
+    return dict(args, datacenter=site["datacenter"], vms=vms)
 
 
 def _pg_args(endpoint):

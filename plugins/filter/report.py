@@ -12,12 +12,16 @@ from ansible_collections.continuity.recovery.plugins.module_utils import report
 
 def report_model(records, objectives=None, run_id=None, plan=None, generated_at=None, query=None):
     """Evidence records of one run -> the report model."""
+    records = list(records) if isinstance(records, (list, tuple)) else records
+    options = dict(objectives=objectives, run_id=run_id, plan=plan, generated_at=generated_at, query=query or None)
     try:
-        return report.build(list(records) if isinstance(records, (list, tuple)) else records,
-                            objectives=objectives, run_id=run_id, plan=plan,
-                            generated_at=generated_at, query=query or None)
+        return report.build(records, **options)
     except report.ReportError as exc:
         raise AnsibleFilterError("report_model: %s" % exc)
+    except Exception as exc:  # pylint: disable=broad-except  # a record the model cannot read: say which
+        culprit = report.blame(records, **options)
+        raise AnsibleFilterError("report_model: cannot model %s" % (
+            culprit or "these records: %s: %s" % (type(exc).__name__, exc)), orig_exc=exc)
 
 
 def report_chart(model, width=1200):

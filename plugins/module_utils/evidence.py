@@ -17,12 +17,18 @@ import tempfile
 
 SCHEMA = "continuity.recovery/evidence/v1"
 RECORDS_FILE = "records.jsonl"
+JOURNAL_FILE = "journal.jsonl"  # module_utils/journal.py
+# The append-only logs of a run: no snapshot or document may replace them.
+APPEND_ONLY_FILES = (RECORDS_FILE, JOURNAL_FILE)
+# Ends a torn line (an interrupted write) before the next append, so that readers can tell it from corruption.
+TORN_MARK = " #torn"
 KINDS = ("check", "change", "timing", "snapshot", "summary", "report")
 STATUSES = ("ok", "changed", "abnormal", "failed", "skipped", "info")
 MASK = "********"
 
 _SECRET_KEY = re.compile(r"(^|_)(password|passwd|pwd|secret|token|api_key|private_key)$", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+# userinfo up to the last @ before the host (a password may hold @ and /; the host holds neither)
+_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)\S*?@(?=[^@\s/?#]*(?:[/?#\s]|$))")
 _CONNINFO_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
@@ -45,16 +51,20 @@ def redact(value):
 
 
 def secret_values(value):
-    """Every non-empty string value of a secret-named key in ``value``, at any depth (the keys redact masks).
+    """Every non-empty value of a secret-named key in ``value``, at any depth (the keys redact masks).
 
-    Modules add these to ``AnsibleModule.no_log_values`` so that secrets nested in a
+    Strings as they are, numbers as ``str()`` (a bare YAML ``password: 12345678``); booleans are
+    not secrets. Modules add these to ``AnsibleModule.no_log_values`` so that secrets nested in a
     dict option (a recovery plan's passwords) never reach results, logs or job events.
     """
     found = set()
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and _SECRET_KEY.search(key) and isinstance(item, str) and item:
+            secret = isinstance(key, str) and _SECRET_KEY.search(key)
+            if secret and isinstance(item, str) and item:
                 found.add(item)
+            elif secret and isinstance(item, (int, float)) and not isinstance(item, bool):
+                found.add(str(item))
             else:
                 found |= secret_values(item)
     elif isinstance(value, (list, tuple)):
@@ -111,14 +121,57 @@ def append_records(directory, records):
     """Append records to ``records.jsonl`` in one write (O_APPEND keeps concurrent writers whole)."""
     ensure_dir(directory)
     path = os.path.join(directory, RECORDS_FILE)
-    payload = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    append_lines(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records))
+    return path
+
+
+def append_lines(path, text, sync=False):
+    """Append whole lines to ``path`` (created 0600) in one write; ``sync``: fsync before returning.
+
+    A file that does not end with a newline ends with a torn line (a write interrupted by a
+    crash): it is ended with :data:`TORN_MARK` and a newline first, so that the new lines stay
+    whole and readers skip the torn one (:func:`read_lines`).
+    """
+    payload = text.encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, payload.encode("utf-8"))
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            payload = (TORN_MARK + "\n").encode("utf-8") + payload
+        while payload:
+            payload = payload[os.write(fd, payload):]
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.chmod(path, 0o600)
     return path
+
+
+def read_lines(path):
+    """The JSON value of every line of ``path``, in order, without blank and torn lines.
+
+    A torn line is the last line without its newline, or a line a later append ended with
+    :data:`TORN_MARK` (kept when it parses without the mark: only its newline was lost). Any
+    other line that does not parse is corruption: ValueError naming the file and line.
+    """
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError as exc:
+                text = line.rstrip("\n")
+                if text.endswith(TORN_MARK):
+                    try:
+                        out.append(json.loads(text[:-len(TORN_MARK)]))
+                    except ValueError:
+                        pass
+                elif line.endswith("\n"):
+                    raise ValueError("%s line %d: %s" % (path, number, exc))
+    return out
 
 
 def write_json(directory, filename, data):
@@ -135,6 +188,8 @@ def write_text(directory, filename, text):
 def _write_atomic(directory, filename, text):
     if os.path.basename(filename) != filename or filename in ("", ".", ".."):
         raise ValueError("file name must be a plain file name, got %r" % filename)
+    if filename in APPEND_ONLY_FILES:
+        raise ValueError("%s is the run's append-only log: a snapshot or document cannot replace it" % filename)
     ensure_dir(directory)
     path = os.path.join(directory, filename)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
@@ -151,9 +206,8 @@ def _write_atomic(directory, filename, text):
 
 
 def read_records(directory):
-    """All records of a run, in order (for reports and tests)."""
+    """All records of a run, in order (for reports and tests); torn lines are skipped (:func:`read_lines`)."""
     path = os.path.join(directory, RECORDS_FILE)
     if not os.path.exists(path):
         return []
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return read_lines(path)

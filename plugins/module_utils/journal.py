@@ -16,7 +16,10 @@ one step::
 latest event of a step is its state. A rerun asks :meth:`Journal.done` to
 skip finished steps and :meth:`Journal.pending` for steps that started and
 never finished; a rollback walks :meth:`Journal.to_undo` (done, failed and
-started steps, newest first) and marks each ``undone``.
+started steps, newest first) and marks each ``undone``. ``started`` events are
+fsynced before the change is made. A write interrupted by a crash leaves a torn
+line: readers skip it and the next append ends it first
+(:func:`evidence.append_lines`); any other unreadable line is a JournalError.
 
 Nothing here touches a managed system: the journal only records what the
 caller did and how to undo it.
@@ -30,7 +33,7 @@ import os
 from ansible_collections.continuity.recovery.plugins.module_utils import evidence
 
 SCHEMA = "continuity.recovery/journal/v1"
-JOURNAL_FILE = "journal.jsonl"
+JOURNAL_FILE = evidence.JOURNAL_FILE
 STATUSES = ("started", "done", "failed", "undone")
 
 
@@ -66,13 +69,9 @@ class Journal:
             "data": data if data is not None else {},
         })
         evidence.ensure_dir(self.directory)
-        line = json.dumps(event, sort_keys=True, default=str) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
-        os.chmod(self.path, 0o600)
+        # a "started" event is on disk before the change is made: a rollback after a crash depends on it
+        evidence.append_lines(self.path, json.dumps(event, sort_keys=True, default=str) + "\n",
+                              sync=status == "started")
         return event
 
     def start(self, step, action, subject=None, undo=None, data=None):
@@ -103,21 +102,17 @@ class Journal:
     # -- reading ---------------------------------------------------------
 
     def events(self):
-        """Every event, in order ([] when there is no journal yet)."""
+        """Every event, in order ([] when there is no journal yet).
+
+        A torn line (an interrupted write, see :func:`evidence.read_lines`) is skipped; any other
+        line that does not parse is a JournalError.
+        """
         if not os.path.exists(self.path):
             return []
-        out = []
-        with open(self.path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except ValueError as exc:
-                    if not line.endswith("\n"):
-                        break  # a torn last line (interrupted write): ignore it
-                    raise JournalError("%s line %d: %s" % (self.path, number, exc))
-        return out
+        try:
+            return evidence.read_lines(self.path)
+        except ValueError as exc:
+            raise JournalError(str(exc))
 
     def state(self):
         """``{step: latest event}``, in the order the steps first started."""

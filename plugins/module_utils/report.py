@@ -36,7 +36,8 @@ Q_NOT_REPORT = "[?kind!='report']"
 Q_CHECKS = "[?kind=='check' || (kind=='snapshot' && role=='baseline')]"
 Q_TIMING = "[?kind=='timing' && data.start && data.end]"
 Q_PAIRS = "[?starts_with(subject || '', 'pair:')]"
-Q_RPO = "[?data.rpo.achieved_seconds != null]"
+Q_TAKEOVER_SUMMARY = "[?kind=='summary' && role=='takeover']"
+Q_RPO = "[?data.rpo]"
 Q_RTO = "[?data.rto.achieved_seconds != null]"
 
 
@@ -89,13 +90,23 @@ def _seconds(start, end):
     return round((end - start).total_seconds(), 3)
 
 
+def _data(record):
+    """A record's ``data`` when it is an object, else ``{}`` (``data`` may be any JSON value)."""
+    data = record.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
 def _step_times(record):
     """(start, end) aware datetimes of a timing record, or None.
 
     ``data.start``/``data.end`` are ISO times, or seconds from ``data.origin`` (an ISO time;
     host_cutover's timeline is in seconds from the start of its run).
     """
-    data = record.get("data") or {}
+    data = _data(record)
     start, end = data.get("start"), data.get("end")
     if isinstance(start, (int, float)) and isinstance(end, (int, float)) and not isinstance(start, bool):
         origin = parse_ts(data.get("origin"))
@@ -116,9 +127,24 @@ def _validate(records):
             raise ReportError("records[%d] is not an evidence record (kind and name required)" % index)
 
 
+def blame(records, **kwargs):
+    """Why :func:`build` fails on ``records`` with ``kwargs`` in a way it should not: the first record
+    that fails on its own, named (index, kind, name), or None when no single record does."""
+    for index, record in enumerate(records if isinstance(records, list) else []):
+        try:
+            build([record], **kwargs)
+        except Exception as exc:  # pylint: disable=broad-except  # naming the record is the point
+            return "records[%d] (kind %r, name %r): %s: %s" % (
+                index, record.get("kind") if isinstance(record, dict) else None,
+                record.get("name") if isinstance(record, dict) else None, type(exc).__name__, exc)
+    return None
+
+
 def build(records, objectives=None, run_id=None, plan=None, generated_at=None, query=None, expected_roles=LIFECYCLE):
     """The report model of one run. ``objectives``: the plan's (rpo_seconds, rto_seconds, max_buffer_fill_pct)."""
     _validate(records)
+    if objectives is not None and not isinstance(objectives, dict):
+        raise ReportError("objectives must be a dict, got %s" % type(objectives).__name__)
     # The report's own records (earlier renderings) are not evidence of the run; redact again,
     # since the model is rendered as text where key-based masking no longer applies.
     records = evidence.redact(select(Q_NOT_REPORT, records))
@@ -163,7 +189,7 @@ def build(records, objectives=None, run_id=None, plan=None, generated_at=None, q
         "sections": {role: _section(role, records, roles) for role in CHANGING_ROLES},
     }
     model["rpo"] = _rpo(records, objectives, pairs)
-    model["rto"] = _rto(records, objectives, timeline)
+    model["rto"] = _rto(records, objectives, timeline, roles)
     model["verdict"] = _verdict(model)
     return model
 
@@ -172,7 +198,7 @@ def _checks(records):
     items = []
     for record in select(Q_CHECKS, records):
         status = record.get("status")
-        data = record.get("data") or {}
+        data = _data(record)
         if record.get("kind") == "snapshot":
             detail = "%s abnormalit%s in %s VMs, %s hosts, %s datastores, %s databases" % (
                 data.get("abnormalities", 0), "y" if data.get("abnormalities") == 1 else "ies",
@@ -190,12 +216,14 @@ def _checks(records):
                 data.get("retained_bytes"), ", fill %.1f %%" % fill if fill is not None else ", unbounded",
                 ", WAL %s" % data["wal_status"] if data.get("wal_status") else "",
                 "; alerts: " + ", ".join(str(a.get("alert")) for a in data["alerts"] if isinstance(a, dict))
-                if data.get("alerts") else "")
+                if isinstance(data.get("alerts"), list) and data["alerts"] else "")
             name = record.get("name")
         else:
             detail = data.get("detail") or data.get("msg") or ""
-            if not detail and data.get("problems"):
+            if not detail and isinstance(data.get("problems"), list):
                 detail = "; ".join(str(p) for p in data["problems"][:5])
+            elif not detail and data.get("problems"):
+                detail = str(data["problems"])
             name = record.get("name")
         items.append({
             "role": record.get("role"),
@@ -221,13 +249,13 @@ def _timeline(records):
         times = _step_times(record)
         if times is None:
             continue
-        data = record.get("data") or {}
+        data = _data(record)
         steps.append({
             "name": record.get("name"),
             "subject": record.get("subject"),
             "status": record.get("status"),
-            "role": record.get("role") or data.get("role") or PLAYBOOK_LANE,
-            "tier": data.get("tier"),
+            "role": str(record.get("role") or data.get("role") or PLAYBOOK_LANE),
+            "tier": None if data.get("tier") in (None, "") else str(data["tier"]),
             "play": data.get("play"),
             "start_dt": times[0],
             "end_dt": times[1],
@@ -327,7 +355,7 @@ def _replication(records, objectives):
     pairs = {}
     for record in select(Q_PAIRS, records):
         name = record["subject"].split(":", 1)[1]
-        data = record.get("data") or {}
+        data = _data(record)
         pair = pairs.setdefault(name, {"pair": name, "engine": None, "statuses": [], "link": None, "lag": None,
                                        "canary": None, "buffer": None, "direction": None, "actions": [],
                                        "reseeded": False, "last_role": None, "updated": None})
@@ -405,26 +433,61 @@ def _latest(found):
     return found[-1] if found else None
 
 
+def _takeover_summary(records, key):
+    """``data.<key>`` (rpo, rto) of the latest takeover summary, and the record; (None, None) without one."""
+    found = [r for r in select(Q_TAKEOVER_SUMMARY, records) if isinstance(_data(r).get(key), dict)]
+    return (found[-1]["data"][key], found[-1]) if found else (None, None)
+
+
 def _rpo(records, objectives, pairs):
+    """RPO achieved: the latest takeover summary's ``data.rpo`` when there is one (the takeover's own
+    verdict over every pair), else the worst pair of the records with ``data.rpo``; never "met" for
+    a loss that was not measured (``achieved_seconds`` null: ``met`` null, ``detail`` says why)."""
     objective = _num(objectives.get("rpo_seconds"))
-    record = _latest(select(Q_RPO, records))
-    out = {"objective_seconds": objective, "achieved_seconds": None, "met": None, "source": None,
+    out = {"objective_seconds": objective, "achieved_seconds": None, "met": None, "source": None, "detail": None,
            "lost_rows": None, "lost_transactions": None, "lost_bytes": None, "exact": None, "mode": None,
-           "exposure_seconds": None}
+           "measured_worst_seconds": None, "unmeasured_pairs": [], "exposure_seconds": None}
     exposures = [p["rpo_exposure_seconds"] for p in pairs if p["rpo_exposure_seconds"] is not None]
     if exposures:
         out["exposure_seconds"] = max(exposures)
-    if record:
-        rpo = record["data"]["rpo"]
-        out.update(achieved_seconds=_num(rpo.get("achieved_seconds")),
-                   source="%s/%s" % (record.get("role"), record.get("name")),
-                   lost_rows=_lost_rows(rpo.get("lost_rows")), lost_bytes=_num(rpo.get("lost_bytes")),
-                   lost_transactions=_num(rpo.get("lost_transactions")),
-                   exact=rpo.get("exact") if isinstance(rpo.get("exact"), bool) else None,
-                   mode=rpo.get("mode") or (record.get("data") or {}).get("mode"))
-        if _num(rpo.get("objective_seconds")) is not None:
-            out["objective_seconds"] = objective = rpo["objective_seconds"]
-    if out["achieved_seconds"] is not None and objective is not None:
+    rpo, record = _takeover_summary(records, "rpo")
+    if record is not None:
+        unmeasured = rpo.get("unmeasured_pairs") if isinstance(rpo.get("unmeasured_pairs"), list) else []
+        measured_worst = _num(rpo.get("measured_worst_seconds"))
+        note = _data(record).get("note")
+    else:
+        latest = {}  # the newest data.rpo per pair (a resumed run measures again)
+        for found in select(Q_RPO, records):
+            if isinstance(_data(found)["rpo"], dict):
+                latest[found.get("subject") or found.get("name")] = found
+        if not latest:
+            return out
+        achieved = dict((subject, _num(found["data"]["rpo"].get("achieved_seconds")))
+                        for subject, found in latest.items())
+        unmeasured = [str(subject).split(":", 1)[-1] for subject, value in achieved.items() if value is None]
+        measured = [subject for subject, value in achieved.items() if value is not None]
+        worst = max(measured, key=achieved.get) if measured else list(latest)[-1]
+        record, rpo = latest[worst], latest[worst]["data"]["rpo"]
+        measured_worst = achieved[worst]
+        note = None
+    out.update(achieved_seconds=None if unmeasured else _num(rpo.get("achieved_seconds")),
+               source="%s/%s" % (record.get("role"), record.get("name")),
+               lost_rows=_lost_rows(rpo.get("lost_rows")), lost_bytes=_num(rpo.get("lost_bytes")),
+               lost_transactions=_num(rpo.get("lost_transactions")),
+               exact=rpo.get("exact") if isinstance(rpo.get("exact"), bool) else None,
+               mode=rpo.get("mode") or _data(record).get("mode"),
+               measured_worst_seconds=measured_worst, unmeasured_pairs=[str(p) for p in unmeasured])
+    if _num(rpo.get("objective_seconds")) is not None:
+        out["objective_seconds"] = objective = rpo["objective_seconds"]
+    if out["achieved_seconds"] is None:
+        if note:
+            out["detail"] = str(note)
+        elif unmeasured:
+            out["detail"] = "not measured for %s%s" % (", ".join(out["unmeasured_pairs"]), (
+                "; the measured pairs lost at most %g s" % measured_worst) if measured_worst is not None else "")
+        else:
+            out["detail"] = "not measured"
+    elif objective is not None:
         out["met"] = out["achieved_seconds"] <= objective
     return out
 
@@ -436,19 +499,32 @@ def _lost_rows(value):
     return _num(value)
 
 
-def _rto(records, objectives, timeline):
+def _rto(records, objectives, timeline, roles):
+    """RTO achieved: the latest takeover summary's ``data.rto``, else the newest record with
+    ``data.rto.achieved_seconds``, else the wall time of the takeover role's timing records, but only
+    for a takeover that succeeded outside check mode (otherwise achieved and met are null, ``detail``
+    says why)."""
     objective = _num(objectives.get("rto_seconds"))
-    record = _latest(select(Q_RTO, records))
-    out = {"objective_seconds": objective, "achieved_seconds": None, "met": None, "source": None}
+    out = {"objective_seconds": objective, "achieved_seconds": None, "met": None, "source": None, "detail": None}
+    rto, record = _takeover_summary(records, "rto")
+    if record is None:
+        record = _latest([r for r in select(Q_RTO, records) if isinstance(_data(r)["rto"], dict)])
+        rto = record["data"]["rto"] if record else None
     if record:
-        rto = record["data"]["rto"]
         out.update(achieved_seconds=_num(rto.get("achieved_seconds")),
                    source="%s/%s" % (record.get("role"), record.get("name")))
         if _num(rto.get("objective_seconds")) is not None:
             out["objective_seconds"] = objective = rto["objective_seconds"]
+        if out["achieved_seconds"] is None:
+            note = _data(record).get("note")
+            out["detail"] = (str(note) if note else "not measured: the takeover did not complete"
+                             if _data(record).get("complete") is False else "not measured")
     else:
         lanes = [lane for lane in timeline["lanes"] if lane["role"] == "takeover"]
-        if lanes:
+        refused = _takeover_wall_time_refused(records, roles) if lanes else None
+        if refused:
+            out["detail"] = "not measured: %s (its wall time on the timeline is not an RTO)" % refused
+        elif lanes:
             start = min(parse_ts(lane["start"]) for lane in lanes)
             end = max(parse_ts(lane["end"]) for lane in lanes)
             out.update(achieved_seconds=_seconds(start, end), source="timeline of the takeover role")
@@ -457,13 +533,26 @@ def _rto(records, objectives, timeline):
     return out
 
 
+def _takeover_wall_time_refused(records, roles):
+    """Why the takeover role's wall time is no RTO (it failed, ran in check mode), or None."""
+    own = [r for r in records if (r.get("role") or _data(r).get("role")) == "takeover"]
+    if any(_data(r).get("check_mode") is True for r in own):
+        return "the takeover ran in check mode"
+    entry = next((r for r in roles if r["role"] == "takeover"), {})
+    failed = [r for r in own if r.get("kind") == "timing" and r.get("status") == "failed"
+              and not _data(r).get("ignore_errors")]
+    if entry.get("status") not in ("ok", "changed") or failed:
+        return "the takeover did not succeed"
+    return None
+
+
 def _baseline(records):
     found = [r for r in records if r.get("role") == "baseline" and r.get("kind") == "snapshot"]
     if not found:
         failed = [r for r in records if r.get("role") == "baseline" and r.get("name") == "preflight"]
         return {"ran": bool(failed), "status": "failed" if failed else None, "summary": None}
     record = found[-1]
-    return {"ran": True, "status": record.get("status"), "summary": record.get("data") or {}}
+    return {"ran": True, "status": record.get("status"), "summary": _data(record)}
 
 
 def _scalars(data):
@@ -482,7 +571,7 @@ def _section(role, records, roles):
         "ran": True,
         "status": entry["status"] if entry else _worst([r.get("status") for r in own]),
         "message": "%s ran: %d records, %d changes" % (role, len(own), len(changes)),
-        "summary": _scalars(summaries[-1].get("data")) if summaries else {},
+        "summary": _scalars(_data(summaries[-1])) if summaries else {},
         "changes": [{"name": r.get("name"), "subject": r.get("subject"), "status": r.get("status")}
                     for r in changes][:50],
     }

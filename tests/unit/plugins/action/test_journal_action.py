@@ -117,3 +117,25 @@ def test_documented_options_match_the_action_spec():
         assert documented[name]["type"] == option["type"], name
         assert documented[name].get("choices") == option.get("choices"), name
     assert isinstance(yaml.safe_load(doc.EXAMPLES), list) and yaml.safe_load(doc.RETURN)
+
+
+def test_a_corrupt_journal_under_root_fails_the_task_clearly(tmp_path):
+    root = tmp_path / "payments"
+    run_dir = root / "20261201T070000Z"
+    run({"dir": str(run_dir), "step": "takeover", "status": "started", "action": "takeover"})
+    with open(str(run_dir / "journal.jsonl"), "a", encoding="utf-8") as handle:
+        handle.write('{"step": "takeover", "sta{"step": "x"}\n')  # corrupt inside, not a torn last line
+    with pytest.raises(AnsibleActionFail, match=r"cannot search the runs under .*journal.jsonl line 2"):
+        run({"root": str(root), "unfinished": "takeover"})
+    with pytest.raises(AnsibleActionFail, match="journal.jsonl line 2"):
+        run({"root": str(root)})
+
+
+def test_an_event_after_a_torn_line_keeps_the_journal_readable(tmp_path):
+    run_dir = str(tmp_path / "r")
+    run({"dir": run_dir, "step": "a", "status": "started", "action": "x"})
+    with open(os.path.join(run_dir, "journal.jsonl"), "a", encoding="utf-8") as handle:
+        handle.write('{"step": "b", "sta')  # a crash in the middle of a write
+    out = run({"dir": run_dir, "step": "a", "status": "done"})
+    assert out["done"] == ["a"] and out["events"] == 2
+    assert run({"root": str(tmp_path), "unfinished": "a"})["found"] is False

@@ -34,3 +34,23 @@ def test_primary_only_drops_what_concerns_the_recovery_site():
     assert paths(only_sites(PROBLEMS, ["primary"])) == [
         "sites.primary.vcenter.hostname", "networks[0].primary", "datastores[0].primary",
         "replication[1].primary", "tiers[0].vms[1]"]
+
+
+def test_site_info_leaves_unset_credentials_out_so_env_fallbacks_apply():
+    from ansible_collections.continuity.recovery.plugins.action.recovery_plan import ActionModule
+
+    plan = {"vm_index": {"db01": {}}, "replication": [],
+            "sites": {"primary": {"datacenter": "DC0",
+                                  "vcenter": {"name": "vc1", "hostname": "vc", "port": 443, "username": None,
+                                              "password": None, "validate_certs": False}}}}
+    calls = []
+
+    class Fake:
+        def _run(self, module, args, task_vars):
+            calls.append((module, args))
+            return {"failed": True, "msg": "unreachable"}
+
+    ActionModule._gather_facts(Fake(), plan, {}, ["primary"], False)
+    [(module, args)] = calls
+    assert module == "continuity.recovery.site_info"
+    assert args == {"hostname": "vc", "port": 443, "validate_certs": False, "datacenter": "DC0", "vms": ["db01"]}

@@ -75,3 +75,45 @@ def test_secret_values_finds_every_secret_at_any_depth():
             "name": "payments"}
     assert evidence.secret_values(plan) == {"vc-pw", "db-pw", "repl-pw", "tok"}
     assert evidence.secret_values(["password", {"user": "password"}]) == set()
+
+
+def test_a_torn_last_record_is_skipped_and_the_next_append_stays_whole(tmp_path):
+    directory = str(tmp_path)
+    evidence.append_records(directory, [evidence.make_record("check", "a", "ok")])
+    with open(os.path.join(directory, evidence.RECORDS_FILE), "a", encoding="utf-8") as handle:
+        handle.write('{"kind": "ch')  # a crash in the middle of a write
+    assert [r["name"] for r in evidence.read_records(directory)] == ["a"]
+    evidence.append_records(directory, [evidence.make_record("check", "b", "ok")])
+    assert [r["name"] for r in evidence.read_records(directory)] == ["a", "b"]
+
+
+def test_a_corrupt_record_inside_the_file_is_an_error(tmp_path):
+    directory = str(tmp_path)
+    with open(os.path.join(directory, evidence.RECORDS_FILE), "w", encoding="utf-8") as handle:
+        handle.write('{"kind": "check", "na{"kind": "check"}\n{"kind": "check"}\n')
+    with pytest.raises(ValueError, match="records.jsonl line 1"):
+        evidence.read_records(directory)
+
+
+@pytest.mark.parametrize("name", ["records.jsonl", "journal.jsonl"])
+def test_snapshots_and_documents_cannot_replace_the_append_only_logs(tmp_path, name):
+    evidence.append_records(str(tmp_path), [evidence.make_record("check", "a", "ok")])
+    with pytest.raises(ValueError, match="append-only"):
+        evidence.write_json(str(tmp_path), name, {"x": 1})
+    with pytest.raises(ValueError, match="append-only"):
+        evidence.write_text(str(tmp_path), name, "x")
+    assert [r["name"] for r in evidence.read_records(str(tmp_path))] == ["a"]
+    from ansible_collections.continuity.recovery.plugins.module_utils import journal
+    assert journal.JOURNAL_FILE in evidence.APPEND_ONLY_FILES
+
+
+def test_url_credentials_are_masked_up_to_the_last_at_before_the_host():
+    assert evidence.redact("postgresql://u:p@ss@host/db") == "postgresql://u:********@host/db"
+    assert evidence.redact("postgresql://u:p:@w@d@host:5432/db?x=a@b") == "postgresql://u:********@host:5432/db?x=a@b"
+    assert evidence.redact("see https://u:pw@h and rsync://r:x@y@z/m") == \
+        "see https://u:********@h and rsync://r:********@z/m"
+
+
+def test_secret_values_include_numbers_but_not_booleans():
+    assert evidence.secret_values({"password": 12345678, "token": 1.5, "api_key": True,
+                                   "vcenter": {"login_password": 0}}) == {"12345678", "1.5", "0"}

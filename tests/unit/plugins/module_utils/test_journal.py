@@ -89,3 +89,37 @@ def test_a_torn_last_line_is_ignored_but_corruption_inside_is_not(journal):
         handle.write('\n{"step": "c"}\n')
     with pytest.raises(jmod.JournalError):
         journal.events()
+
+
+def test_an_append_after_a_torn_line_ends_it_and_the_journal_stays_readable(journal):
+    journal.start("a", "x")
+    with open(journal.path, "a", encoding="utf-8") as handle:
+        handle.write('{"step": "b", "sta')  # a crash in the middle of a write
+    journal.finish("a")
+    journal.start("c", "y")
+    assert [(e["step"], e["status"]) for e in journal.events()] == [("a", "started"), ("a", "done"),
+                                                                   ("c", "started")]
+    with open(journal.path, encoding="utf-8") as handle:
+        assert handle.read().splitlines()[1] == '{"step": "b", "sta' + jmod.evidence.TORN_MARK
+    assert journal.done() == ["a"] and journal.pending() == ["c"]
+
+
+def test_a_line_that_lost_only_its_newline_is_kept(journal):
+    journal.start("a", "x")
+    with open(journal.path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"step": "a", "status": "done", "action": "x", "subject": None, "undo": None}))
+    journal.start("b", "y")
+    assert [(e["step"], e["status"]) for e in journal.events()] == [("a", "started"), ("a", "done"), ("b", "started")]
+
+
+def test_started_events_are_fsynced_and_short_writes_are_completed(journal, monkeypatch):
+    synced = []
+    real_write, real_fsync = os.write, os.fsync
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:7]))  # at most 7 bytes a call
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    journal.start("a", "x", data={"long": "v" * 100})
+    assert len(synced) == 1
+    journal.finish("a")
+    assert len(synced) == 1  # only "started" events are synced
+    assert [e["status"] for e in journal.events()] == ["started", "done"]
+    assert journal.events()[0]["data"] == {"long": "v" * 100}

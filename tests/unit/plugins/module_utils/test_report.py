@@ -105,8 +105,10 @@ def test_timeline_lanes_per_role_and_tier_and_rto_from_the_takeover_timeline():
         "data", 5.0, 9.5, 2, "changed")
     assert timeline["tiers"][1]["status"] == "failed"
     assert timeline["slowest"][0]["name"] == "Run the preflight"
-    assert model["rto"] == {"objective_seconds": 900, "achieved_seconds": 7.0, "met": True,
-                            "source": "timeline of the takeover role"}
+    # the takeover failed (tier app): its wall time is no RTO
+    assert model["rto"] == {"objective_seconds": 900, "achieved_seconds": None, "met": None, "source": None,
+                            "detail": "not measured: the takeover did not succeed (its wall time on the timeline "
+                                      "is not an RTO)"}
     roles = {r["role"]: r for r in model["roles"]}
     assert roles["takeover"]["ran"] and roles["takeover"]["status"] == "failed"
     assert roles["takeover"]["tasks"] == {"ok": 0, "changed": 2, "failed": 1, "skipped": 0}
@@ -189,3 +191,104 @@ def test_rpo_takes_lost_rows_from_replications_breakdown_and_says_whether_exact(
                                  "lost_rows": {"inserted": 5, "updated": 2, "deleted": 0, "total": 7}}})]
     rpo = report.build(records, objectives={"rpo_seconds": 60})["rpo"]
     assert (rpo["lost_rows"], rpo["lost_transactions"], rpo["exact"], rpo["met"]) == (7, 7, True, True)
+
+
+def test_rto_falls_back_to_the_wall_time_of_a_takeover_that_succeeded():
+    records = [timing("register", "takeover", 5.0, 6.0, status="changed", tier="data"),
+               timing("power_on", "takeover", 6.0, 9.5, status="changed", tier="data"),
+               timing("probe", "takeover", 9.5, 10.0, status="failed"),
+               rec("change", "tier", "changed", role="takeover", subject="tier:data", data={"check_mode": False})]
+    records[2]["data"]["ignore_errors"] = True  # an ignored failure is not the takeover failing
+    model = report.build(records, objectives=OBJECTIVES)
+    assert model["rto"] == {"objective_seconds": 900, "achieved_seconds": 5.0, "met": True,
+                            "source": "timeline of the takeover role", "detail": None}
+
+
+@pytest.mark.parametrize("extra,why", [
+    ([timing("Refuse outside the change window", "takeover", 0.0, 0.4, status="failed"),
+      rec("check", "change_window", "failed", role="takeover", data={"detail": "outside"})],
+     "the takeover did not succeed"),
+    ([timing("power_on", "takeover", 0.0, 0.4, status="changed"),
+      rec("change", "tier", "ok", role="takeover", subject="tier:data", data={"check_mode": True})],
+     "the takeover ran in check mode"),
+])
+def test_no_rto_from_the_wall_time_of_a_failed_or_check_mode_takeover(extra, why):
+    rto = report.build(extra, objectives=OBJECTIVES)["rto"]
+    assert rto["achieved_seconds"] is None and rto["met"] is None and rto["source"] is None
+    assert why in rto["detail"]
+
+
+def test_the_takeover_summary_is_the_authority_on_rpo_and_rto():
+    records = [
+        rec("change", "promote", "changed", role="takeover", subject="pair:paydb", ts="2026-11-28T22:00:01.000Z",
+            data={"rpo": {"achieved_seconds": None, "exact": False, "source": "not measured"}}),
+        rec("change", "promote", "changed", role="takeover", subject="pair:vmstore", ts="2026-11-28T22:00:02.000Z",
+            data={"rpo": {"achieved_seconds": 0.0, "exact": True}}),
+        rec("summary", "takeover", "ok", role="takeover", ts="2026-11-28T22:00:09.000Z",
+            data={"rpo": {"achieved_seconds": None, "measured_worst_seconds": 0.0, "unmeasured_pairs": ["paydb"]},
+                  "rto": {"achieved_seconds": 8.0}}),
+    ]
+    model = report.build(records, objectives=OBJECTIVES)
+    rpo = model["rpo"]
+    assert rpo["achieved_seconds"] is None and rpo["met"] is None and rpo["source"] == "takeover/takeover"
+    assert rpo["unmeasured_pairs"] == ["paydb"] and rpo["measured_worst_seconds"] == 0.0
+    assert rpo["detail"] == "not measured for paydb; the measured pairs lost at most 0 s"
+    assert model["rto"]["achieved_seconds"] == 8.0 and model["rto"]["met"] is True
+    # a takeover with nothing to do: its summary says so, and the timeline is no RTO either
+    noop = rec("summary", "takeover", "ok", role="takeover",
+               data={"note": "nothing changed: the plan was already taken over", "complete": True,
+                     "rpo": {"achieved_seconds": None, "unmeasured_pairs": []},
+                     "rto": {"achieved_seconds": None, "objective_seconds": 600}})
+    model = report.build([timing("power_on", "takeover", 0.0, 3.0), noop], objectives=OBJECTIVES)
+    assert model["rto"] == {"objective_seconds": 600, "achieved_seconds": None, "met": None,
+                            "source": "takeover/takeover", "detail": "nothing changed: the plan was already taken over"}
+    assert model["rpo"]["met"] is None and model["rpo"]["detail"] == "nothing changed: the plan was already taken over"
+
+
+def test_without_a_summary_rpo_is_the_worst_pair_and_unknown_if_one_was_not_measured():
+    def promote(pair, seconds, ts):
+        return rec("change", "promote", "changed", role="takeover", subject="pair:" + pair, ts=ts,
+                   data={"rpo": {"achieved_seconds": seconds, "lost_bytes": 10 if seconds else 0}})
+    measured = [promote("paydb", 2.5, "2026-11-28T22:00:01.000Z"), promote("vmstore", 0.5, "2026-11-28T22:00:02.000Z")]
+    rpo = report.build(measured, objectives=OBJECTIVES)["rpo"]
+    assert (rpo["achieved_seconds"], rpo["met"], rpo["lost_bytes"], rpo["detail"]) == (2.5, True, 10, None)
+    rpo = report.build(measured + [promote("archive", None, "2026-11-28T22:00:03.000Z")], objectives=OBJECTIVES)["rpo"]
+    assert rpo["achieved_seconds"] is None and rpo["met"] is None
+    assert rpo["unmeasured_pairs"] == ["archive"] and rpo["measured_worst_seconds"] == 2.5
+    # a pair measured again (a resumed run): its newest record counts
+    rpo = report.build(measured + [promote("paydb", 90.0, "2026-11-28T22:00:05.000Z")], objectives=OBJECTIVES)["rpo"]
+    assert rpo["achieved_seconds"] == 90.0 and rpo["met"] is False
+
+
+@pytest.mark.parametrize("record", [
+    rec("check", "n", "ok", data="free text"),
+    rec("check", "n", "ok", data=[1, 2]),
+    rec("check", "n", "ok", data={"problems": {"a": 1}}),
+    rec("check", "buffer", "ok", subject="pair:x", data=["x"]),
+    rec("check", "buffer", "abnormal", subject="pair:x", data={"retained_bytes": 1, "alerts": 5}),
+    rec("summary", "takeover", "ok", role="takeover", data="done"),
+    rec("snapshot", "baseline", "ok", role="baseline", data=["x"]),
+    rec("timing", "step", "ok", data={"start": "2026-11-28T22:00:00Z", "end": "2026-11-28T22:00:01Z", "tier": 5}),
+])
+def test_legal_records_of_any_data_shape_are_modelled(record):
+    model = FilterModule().filters()["report_model"]([record], OBJECTIVES)
+    assert model["run"]["records"] == 1
+    report.chart(model)
+
+
+def test_a_record_the_model_cannot_read_is_named(monkeypatch):
+    from ansible.errors import AnsibleFilterError
+    original = report._checks
+
+    def fragile(records):  # stands for any bug the model may still have
+        if any(r.get("name") == "canary" for r in records):
+            raise KeyError("seconds")
+        return original(records)
+
+    monkeypatch.setattr(report, "_checks", fragile)
+    records = [BASELINE, rec("check", "canary", "ok", subject="pair:x", data={"read_at_target": True})]
+    with pytest.raises(AnsibleFilterError, match=r"report_model: cannot model records\[1\] \(kind 'check', "
+                                                 r"name 'canary'\): KeyError"):
+        FilterModule().filters()["report_model"](records, OBJECTIVES)
+    with pytest.raises(AnsibleFilterError, match="objectives must be a dict"):
+        FilterModule().filters()["report_model"]([BASELINE], "60")
