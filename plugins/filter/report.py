@@ -1,13 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: continuity.recovery contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``report_model`` and ``report_chart`` filters (docs: report_model.yml, report_chart.yml)."""
+"""The ``evidence_records``, ``report_model`` and ``report_chart`` filters (docs: their .yml files)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.continuity.recovery.plugins.module_utils import report
+from ansible_collections.continuity.recovery.plugins.module_utils import evidence, report
+
+
+def evidence_records(text):
+    """The text of a run's records.jsonl -> its records (a torn last line, a crash's, is skipped)."""
+    if not isinstance(text, str):
+        raise AnsibleFilterError("evidence_records: the input must be the text of records.jsonl, got %s"
+                                 % type(text).__name__)
+    try:
+        return evidence.parse_lines(text, "records.jsonl")
+    except ValueError as exc:
+        raise AnsibleFilterError("evidence_records: %s" % exc)
 
 
 def report_model(records, objectives=None, run_id=None, plan=None, generated_at=None, query=None):
@@ -38,4 +49,4 @@ class FilterModule:
     """Report model and chart layout."""
 
     def filters(self):
-        return {"report_model": report_model, "report_chart": report_chart}
+        return {"evidence_records": evidence_records, "report_model": report_model, "report_chart": report_chart}

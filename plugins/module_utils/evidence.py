@@ -149,28 +149,35 @@ def append_lines(path, text, sync=False):
 
 
 def read_lines(path):
-    """The JSON value of every line of ``path``, in order, without blank and torn lines.
+    """The JSON value of every line of ``path``, in order, without blank and torn lines (:func:`parse_lines`)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return parse_lines(handle, path)
+
+
+def parse_lines(lines, where="records"):
+    """The JSON value of every line of ``lines`` (an iterable of lines, or one text), without blank and torn lines.
 
     A torn line is the last line without its newline, or a line a later append ended with
     :data:`TORN_MARK` (kept when it parses without the mark: only its newline was lost). Any
-    other line that does not parse is corruption: ValueError naming the file and line.
+    other line that does not parse is corruption: ValueError naming ``where`` and the line.
     """
+    if isinstance(lines, str):
+        lines = lines.splitlines(keepends=True)
     out = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                text = line.rstrip("\n")
-                if text.endswith(TORN_MARK):
-                    try:
-                        out.append(json.loads(text[:-len(TORN_MARK)]))
-                    except ValueError:
-                        pass
-                elif line.endswith("\n"):
-                    raise ValueError("%s line %d: %s" % (path, number, exc))
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            text = line.rstrip("\n")
+            if text.endswith(TORN_MARK):
+                try:
+                    out.append(json.loads(text[:-len(TORN_MARK)]))
+                except ValueError:
+                    pass
+            elif line.endswith("\n"):
+                raise ValueError("%s line %d: %s" % (where, number, exc))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
 from ansible_collections.continuity.recovery.plugins.filter.report import FilterModule
 from ansible_collections.continuity.recovery.plugins.module_utils import report
@@ -292,3 +293,15 @@ def test_a_record_the_model_cannot_read_is_named(monkeypatch):
         FilterModule().filters()["report_model"](records, OBJECTIVES)
     with pytest.raises(AnsibleFilterError, match="objectives must be a dict"):
         FilterModule().filters()["report_model"]([BASELINE], "60")
+
+
+def test_evidence_records_skips_a_torn_last_line_and_names_a_corrupt_one():
+    read = FilterModule().filters()["evidence_records"]
+    whole = '{"kind": "check", "name": "a"}\n{"kind": "check", "name": "b"}'   # the file lookup strips the newline
+    assert [r["name"] for r in read(whole)] == ["a", "b"]
+    assert [r["name"] for r in read(whole + '\n{"kind": "che')] == ["a", "b"]              # a crash's torn line
+    assert [r["name"] for r in read('{"kind": "che #torn\n' + whole)] == ["a", "b"]       # ended by an append
+    with pytest.raises(AnsibleFilterError, match="records.jsonl line 2"):
+        read('{"kind": "check", "name": "a"}\n{"kind": \n{"kind": "check", "name": "b"}')
+    with pytest.raises(AnsibleFilterError, match="text of records.jsonl"):
+        read([{"kind": "check"}])
