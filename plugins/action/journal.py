@@ -69,7 +69,8 @@ def read(directory):
 def find_run(root, unfinished=None):
     """Newest run directory under ``root`` (``<evidence root>/<plan>``) with a journal.
 
-    With ``unfinished``: only runs whose step of that name exists and is not ``done``.
+    With ``unfinished``: only runs whose step of that name exists and is neither ``done`` nor
+    ``undone`` (a rollback marks a run's own step undone only once everything after it was undone).
     Run directories are named by their run id (UTC timestamps sort in time order).
     """
     if not os.path.isdir(root):
@@ -82,7 +83,7 @@ def find_run(root, unfinished=None):
         if unfinished is None:
             return directory
         event = journal.state().get(unfinished)
-        if event is not None and event["status"] != "done":
+        if event is not None and event["status"] not in ("done", "undone"):
             return directory
     return None
 

@@ -22,8 +22,9 @@ description:
     (finished steps, which a rerun skips), RV(pending) (started or failed, not finished), RV(to_undo)
     (what a rollback undoes, newest first) and RV(steps).
   - With O(root) - finds the newest run directory of a plan (C(<evidence root>/<plan>)) that has a
-    journal; with O(unfinished) only one whose step of that name is not V(done) (an interrupted run to
-    resume or roll back).
+    journal; with O(unfinished) only one whose step of that name is neither V(done) nor V(undone) (an
+    interrupted run to resume or roll back; a rollback marks a run's own step undone once it undid
+    everything after it).
   - "Undo specs refer to the plan, never to a secret - C({action: host_cutover, params: {action: failback,
     tiers: [data]}}); a spec carrying a password-like key is refused. Every value is redacted before
     it is written; the file is 0600, its directory 0700."
@@ -39,7 +40,7 @@ options:
     description: Search the run directories under this directory (a plan's evidence directory) instead of O(dir).
     type: path
   unfinished:
-    description: With O(root) - only runs whose step of this name exists and is not V(done).
+    description: With O(root) - only runs whose step of this name exists and is neither V(done) nor V(undone).
     type: str
   step:
     description: Stable step name (C(tier:data), C(pair:paydb/promote), C(storage:present)). Required with O(status).

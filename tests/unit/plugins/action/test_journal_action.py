@@ -96,6 +96,9 @@ def test_find_the_newest_unfinished_run(tmp_path):
     assert out["pending"] == ["takeover"]
     assert run({"root": str(root)})["run_id"] == "20261201T080000Z"
     assert run({"root": str(tmp_path / "nothing")})["found"] is False
+    # once a rollback undid the failed run to its own step, it is finished: not resumed, not rolled back again
+    run({"dir": str(root / "20261201T070000Z"), "step": "takeover", "status": "undone"})
+    assert run({"root": str(root), "unfinished": "takeover"})["found"] is False
 
 
 def test_bad_arguments_fail_clearly(tmp_path):
