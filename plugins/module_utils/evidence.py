@@ -26,10 +26,12 @@ KINDS = ("check", "change", "timing", "snapshot", "summary", "report")
 STATUSES = ("ok", "changed", "abnormal", "failed", "skipped", "info")
 MASK = "********"
 
-_SECRET_KEY = re.compile(r"(^|_)(password|passwd|pwd|secret|token|api_key|private_key)$", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(^|_|pg)(password|passwd|pwd|passphrase|secret|secret_key|secret_access_key|token|api_key"
+                         r"|private_key)$", re.IGNORECASE)
 # userinfo up to the last @ before the host (a password may hold @ and /; the host holds neither)
 _URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)\S*?@(?=[^@\s/?#]*(?:[/?#\s]|$))")
-_CONNINFO_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+# libpq's password=, and PGPASSWORD=... of an environment echoed in a command line
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 def utcnow():
@@ -46,7 +48,7 @@ def redact(value):
         return [redact(v) for v in value]
     if isinstance(value, str):
         value = _URL_CREDENTIALS.sub(r"\1" + MASK + "@", value)
-        return _CONNINFO_PASSWORD.sub("password=" + MASK, value)
+        return _CONNINFO_PASSWORD.sub(r"\1" + MASK, value)
     return value
 
 

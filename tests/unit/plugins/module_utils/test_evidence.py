@@ -31,6 +31,20 @@ def test_redact_strips_passwords_from_urls_and_conninfo():
     assert evidence.redact("host=db user=r password='a b' port=5432") == \
         "host=db user=r password=******** port=5432"
     assert evidence.redact("postgresql://r:pw@db/x") == "postgresql://r:********@db/x"
+    assert evidence.redact("env PGPASSWORD=s3cret psql -h db") == "env PGPASSWORD=******** psql -h db"
+    assert evidence.redact("PASSWORD = 'a b' host=db") == "PASSWORD = ******** host=db"
+
+
+@pytest.mark.parametrize("key", ["PGPASSWORD", "pgpassword", "passphrase", "ssh_passphrase", "secret_key",
+                                 "aws_secret_access_key", "SECRET_KEY"])
+def test_redact_masks_more_secret_names(key):
+    assert evidence.redact({key: "x", "name": "n"}) == {key: "********", "name": "n"}
+    assert evidence.secret_values({"a": {key: "x"}}) == {"x"}
+
+
+@pytest.mark.parametrize("key", ["passwords_file", "keyring", "tokens_dir", "password_policy", "pgport"])
+def test_redact_leaves_names_that_only_look_like_secrets(key):
+    assert evidence.redact({key: "x"}) == {key: "x"}
 
 
 def test_records_are_appended_with_schema_and_private_modes(tmp_path):
