@@ -16,8 +16,8 @@ def baseline_record(primary, plan, recovery=None, storage=None, databases=None, 
         raise AnsibleFilterError("baseline_record: the site_info result and the plan must be dicts")
     try:
         return baseline.compose(plan, primary, recovery, storage or {}, databases or [], captured_at, run_id)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise AnsibleFilterError("baseline_record: malformed input: %s" % exc)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise AnsibleFilterError("baseline_record: malformed input: %s: %s" % (type(exc).__name__, exc), orig_exc=exc)
 
 
 class FilterModule:

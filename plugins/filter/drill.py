@@ -24,15 +24,24 @@ def drill_fingerprint(site, databases=None, replication=None, vms=None):
         raise AnsibleFilterError("drill_fingerprint: the input must be a site_info result (dict)")
     if vms is not None and not isinstance(vms, (list, tuple)):
         raise AnsibleFilterError("drill_fingerprint: vms must be a list of VM names")
-    return drill.fingerprint(site, _mapping(databases, "databases"), _mapping(replication, "replication"),
-                             list(vms) if vms else None)
+    try:
+        return drill.fingerprint(site, _mapping(databases, "databases"), _mapping(replication, "replication"),
+                                 list(vms) if vms else None)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise AnsibleFilterError("drill_fingerprint: malformed input (a site_info result, and database_info / "
+                                 "replication_info results per pair, are expected): %s: %s"
+                                 % (type(exc).__name__, exc), orig_exc=exc)
 
 
 def drill_compare(before, after):
     """Two production fingerprints -> unchanged, differences, LSN progress."""
     if not isinstance(before, dict) or not isinstance(after, dict):
         raise AnsibleFilterError("drill_compare: both fingerprints must be dicts (from drill_fingerprint)")
-    return drill.compare(before, after)
+    try:
+        return drill.compare(before, after)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise AnsibleFilterError("drill_compare: malformed fingerprint: %s: %s" % (type(exc).__name__, exc),
+                                 orig_exc=exc)
 
 
 class FilterModule:

@@ -30,3 +30,20 @@ def test_fingerprint_errors(args, message):
 def test_compare_errors():
     with pytest.raises(AnsibleFilterError, match="both fingerprints"):
         FILTERS["drill_compare"]({}, None)
+
+
+@pytest.mark.parametrize("args", [
+    ({"vms": [{"power_state": "poweredOn"}]},),            # a VM without its name
+    ({"vms": "abc"},),
+    ({}, {"paydb": "x"}),                                   # a database result that is not one
+    ({"vms": [{"name": "a", "nics": ["x"]}]},),
+])
+def test_malformed_results_fail_clearly_not_with_a_traceback(args):
+    with pytest.raises(AnsibleFilterError, match="drill_fingerprint: malformed input"):
+        FILTERS["drill_fingerprint"](*args)
+
+
+def test_baseline_record_malformed_input_fails_clearly():
+    from ansible_collections.continuity.recovery.plugins.filter.baseline import baseline_record
+    with pytest.raises(AnsibleFilterError, match="baseline_record: malformed input"):
+        baseline_record({"abnormalities": ["ab"]}, {})
