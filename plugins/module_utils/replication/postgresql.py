@@ -972,8 +972,8 @@ class PostgresqlDriver(Driver):
             unreachable = rewind_unreachable(output)
             if unreachable:
                 raise ConnectionFailure("pg_rewind could not reach the new primary %s (%s): %s is left as it was; "
-                                        "fix the connection and rerun" % (self._endpoint(self.standby), unreachable,
-                                                                           old_dir))
+                                        "fix the connection and rerun"
+                                        % (self._endpoint(self.standby), unreachable, old_dir))
             why = [line for line in output.splitlines() if "error" in line or "fatal" in line.lower()]
             kept = "%s.before-reseed-%s" % (old_dir.rstrip(os.sep), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
             reason = "pg_rewind impossible (%s): re-seeded with pg_basebackup, the old data directory kept as %s" % (

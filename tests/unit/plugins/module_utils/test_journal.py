@@ -97,8 +97,8 @@ def test_an_append_after_a_torn_line_ends_it_and_the_journal_stays_readable(jour
         handle.write('{"step": "b", "sta')  # a crash in the middle of a write
     journal.finish("a")
     journal.start("c", "y")
-    assert [(e["step"], e["status"]) for e in journal.events()] == [("a", "started"), ("a", "done"),
-                                                                   ("c", "started")]
+    steps = [(e["step"], e["status"]) for e in journal.events()]
+    assert steps == [("a", "started"), ("a", "done"), ("c", "started")]
     with open(journal.path, encoding="utf-8") as handle:
         assert handle.read().splitlines()[1] == '{"step": "b", "sta' + jmod.evidence.TORN_MARK
     assert journal.done() == ["a"] and journal.pending() == ["c"]
