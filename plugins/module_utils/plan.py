@@ -502,7 +502,8 @@ def _dns_servers(rep: _Report, value: Any, path: str) -> list | None:
 def _network(rep: _Report, value: Any, path: str) -> dict | None:
     """One ``networks[]`` entry: portgroups, subnets, gateway and DNS."""
     data = _mapping(rep, value, path, ("name", "primary", "recovery", "drill", "primary_subnet",
-                                       "recovery_subnet", "recovery_gateway"), ("dns_servers",))
+                                       "recovery_subnet", "recovery_gateway"),
+                    ("dns_servers", "primary_gateway", "primary_dns_servers"))
     if data is None:
         return None
     got = {"name": _optional(data.get("name"), None, lambda: _ident(rep, data["name"], _join(path, "name")))}
@@ -514,6 +515,10 @@ def _network(rep: _Report, value: Any, path: str) -> dict | None:
         rep, data["recovery_gateway"], _join(path, "recovery_gateway"), "gateway address"))
     got["dns_servers"] = _optional(data.get("dns_servers"), [],
                                    lambda: _dns_servers(rep, data["dns_servers"], _join(path, "dns_servers")))
+    got["primary_gateway"] = _optional(data.get("primary_gateway"), None, lambda: _ip(
+        rep, data["primary_gateway"], _join(path, "primary_gateway"), "gateway address"))
+    got["primary_dns_servers"] = _optional(data.get("primary_dns_servers"), [], lambda: _dns_servers(
+        rep, data["primary_dns_servers"], _join(path, "primary_dns_servers")))
     _network_addressing(rep, got, path)
     if got["drill"] is not None and got["drill"] == got["recovery"]:
         rep.add(_join(path, "drill"), f"drill portgroup {_show(got['drill'])} is also the recovery portgroup; "
@@ -522,19 +527,25 @@ def _network(rep: _Report, value: Any, path: str) -> dict | None:
 
 
 def _network_addressing(rep: _Report, got: dict, path: str) -> None:
-    """Versions agree; the gateway is a host address inside the recovery subnet."""
-    primary, recovery, gateway = got["primary_subnet"], got["recovery_subnet"], got["recovery_gateway"]
+    """Versions agree; each gateway is a host address inside its subnet (primary_gateway: primary_subnet)."""
+    primary, recovery = got["primary_subnet"], got["recovery_subnet"]
     if primary is not None and recovery is not None and primary.version != recovery.version:
         rep.add(_join(path, "recovery_subnet"),
                 f"{recovery} is IPv{recovery.version} but primary_subnet {primary} is IPv{primary.version}")
-    if recovery is None or gateway is None:
+    for key, subnet_key in (("recovery_gateway", "recovery_subnet"), ("primary_gateway", "primary_subnet")):
+        _gateway_in_subnet(rep, got[key], got[subnet_key], _join(path, key), subnet_key)
+
+
+def _gateway_in_subnet(rep: _Report, gateway: Any, subnet: Any, path: str, subnet_key: str) -> None:
+    """A gateway is a host address inside its subnet (nothing to say when either is missing)."""
+    if subnet is None or gateway is None:
         return
-    if gateway.version != recovery.version or gateway not in recovery:
-        rep.add(_join(path, "recovery_gateway"), f"gateway {gateway} is outside recovery_subnet {recovery}")
+    if gateway.version != subnet.version or gateway not in subnet:
+        rep.add(path, f"gateway {gateway} is outside {subnet_key} {subnet}")
         return
-    role = ipmap.reserved_role(gateway, recovery)
+    role = ipmap.reserved_role(gateway, subnet)
     if role:
-        rep.add(_join(path, "recovery_gateway"), f"gateway {gateway} is the {role} of recovery_subnet {recovery}")
+        rep.add(path, f"gateway {gateway} is the {role} of {subnet_key} {subnet}")
 
 
 def _overlaps(rep: _Report, networks: list[dict | None], key: str) -> None:
@@ -1072,7 +1083,9 @@ _TOP_OPTIONAL = ("change_window", "replication")
 def _plain_network(net: dict) -> dict:
     """A network entry with addresses as strings."""
     return {**net, "primary_subnet": str(net["primary_subnet"]), "recovery_subnet": str(net["recovery_subnet"]),
-            "recovery_gateway": str(net["recovery_gateway"]), "dns_servers": [str(ip) for ip in net["dns_servers"]]}
+            "recovery_gateway": str(net["recovery_gateway"]), "dns_servers": [str(ip) for ip in net["dns_servers"]],
+            "primary_gateway": None if net["primary_gateway"] is None else str(net["primary_gateway"]),
+            "primary_dns_servers": [str(ip) for ip in net["primary_dns_servers"]]}
 
 
 def _plain_tier(tier: dict) -> dict:

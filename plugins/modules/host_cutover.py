@@ -22,8 +22,10 @@ description:
     customization (address computed from the subnet map, or the plan's explicit
     C(recovery_ip)), powered on, and the module waits until the guest reports the new IP.
   - V(drill) - never touches a production VM. The replica is registered at the recovery site
-    (if not yet), snapshotted, and a linked clone named C(<vm><drill_suffix>) is made with
-    NICs only on the drill (bubble) portgroups, re-addressed, powered on and verified.
+    (if not yet - a VM of the same name without the marker counts as the replica only when it is
+    powered off and registered from the replica path), snapshotted, and a linked clone named
+    C(<vm><drill_suffix>) is made with NICs only on the drill (bubble) portgroups, re-addressed,
+    powered on and verified.
     Clones, snapshots and registrations carry a marker (extraConfig
     C(continuity.recovery.role)/C(continuity.recovery.source), snapshot name
     C(continuity.recovery drill)).
@@ -32,12 +34,18 @@ description:
     replica files stay).
   - V(failback) - the reverse of V(takeover) - the VMs running at the recovery site are shut
     down and the primary VMs (existing, or registered from their primary datastore) are put
-    back on their primary portgroups with their primary IP and powered on. The connection
+    back on their primary portgroups with their primary IP, the network's C(primary_gateway)
+    and C(primary_dns_servers), and powered on. Every network the VMs use needs a
+    C(primary_gateway), and every NIC a known primary IP (the guest reports it, else
+    O(baseline) has it) - otherwise the failback fails before any change rather than bring a
+    production VM back on DHCP or without its default route. The connection
     options are the recovery vCenter; the primary vCenter is O(primary).
   - Everything is checked before anything changes - unknown VMs, portgroups missing at the
-    target site, addresses outside their subnet, datastores without replica, replica
-    datastores not presented - and every problem is reported at once in RV(problems), each
-    naming its field.
+    target site, addresses outside their subnet, datastores without replica, any datastore a
+    VM has files on (configuration or disk; its replica) or O(drill_datastore) not mounted on
+    the target cluster, an unmarked VM of the same name at the recovery site that a drill
+    would take for the replica although it runs or is registered from another path - and
+    every problem is reported at once in RV(problems), each naming its field.
   - A VM that fails a step is left as it is and reported in RV(failed_vms); the other VMs of
     its tier finish; later tiers do not start. A rerun resumes - a VM already registered,
     reconciled and running with its expected IP is left alone and reported unchanged.
@@ -54,7 +62,10 @@ options:
   mode:
     description:
       - V(planned) shuts the source VMs down first when their site answers (for V(takeover)
-        the primary VMs, for V(failback) the VMs at the recovery site).
+        the primary VMs, for V(failback) the VMs at the recovery site). With O(baseline), a planned
+        V(takeover) goes on without the shutdown only when the primary vCenter does not answer at all
+        (connection refused, timeout, name not resolved); a refused login or a TLS/certificate failure
+        fails the task before any change.
       - V(emergency) never touches the source site; the primary VMs' NICs and IPs come from
         the primary vCenter when it answers, else from O(baseline).
     type: str
@@ -81,7 +92,8 @@ options:
   networks:
     description:
       - The network map (entries C(name), C(primary), C(recovery), C(drill), C(primary_subnet),
-        C(recovery_subnet), C(recovery_gateway), C(dns_servers)). Default - O(plan)'s.
+        C(recovery_subnet), C(recovery_gateway), C(dns_servers), and for V(failback) C(primary_gateway) -
+        inside C(primary_subnet) - and C(primary_dns_servers)). Default - O(plan)'s.
     type: list
     elements: dict
   storage_map:
@@ -97,7 +109,8 @@ options:
         configuration path are used.
       - When the primary vCenter answers its live records win, except that a NIC reporting no IP
         (a guest already shut down) keeps the baseline's IPs (same MAC).
-      - For V(failback) it is the source of the primary IPs when given.
+      - For V(failback) it is the source of the primary IPs when given; a primary VM that is powered off
+        reports no IP, so without it the failback fails before any change.
     type: raw
   primary:
     description:
@@ -109,9 +122,8 @@ options:
         description: Host name or IP address of the primary vCenter.
         type: str
       port:
-        description: TCP port.
+        description: TCP port. Default - the plan's C(sites.primary.vcenter.port), else 443.
         type: int
-        default: 443
       username:
         description: User name.
         type: str
@@ -119,9 +131,10 @@ options:
         description: Password (never returned).
         type: str
       validate_certs:
-        description: Verify the TLS certificate.
+        description:
+          - Verify the TLS certificate.
+          - Default - the plan's C(sites.primary.vcenter.validate_certs), else true.
         type: bool
-        default: true
       datacenter:
         description: Datacenter of the primary VMs.
         type: str
@@ -173,7 +186,9 @@ options:
     type: str
     default: "-drill"
   drill_datastore:
-    description: Datastore for the drill clones' child disks. Default - the replica datastore.
+    description:
+      - Datastore for the drill clones' child disks. Default - the replica datastore.
+      - It must be mounted on the recovery cluster (checked before any change).
     type: str
   unregister_source:
     description:
@@ -277,7 +292,8 @@ EXAMPLES = r"""
       - {name: data, vms: [{name: db01, recovery_ip: 10.20.1.10}]}
     networks:
       - {name: prod, primary: Prod-Net, recovery: DR-Prod, drill: DR-Bubble, primary_subnet: 10.10.0.0/20,
-         recovery_subnet: 10.20.0.0/20, recovery_gateway: 10.20.0.1, dns_servers: [10.20.0.53]}
+         recovery_subnet: 10.20.0.0/20, recovery_gateway: 10.20.0.1, dns_servers: [10.20.0.53],
+         primary_gateway: 10.10.0.1, primary_dns_servers: [10.10.0.53]}
     storage_map:
       - {primary: Prod-DS-01, recovery: Replica-DS-01}
   delegate_to: localhost
@@ -409,7 +425,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.errors import 
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import cutover as cplan
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import executor
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.module_base import VsphereModule
-from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import Session
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import UNREACHABLE, Session
 
 
 class HostCutover(VsphereModule):
@@ -426,8 +442,8 @@ class HostCutover(VsphereModule):
             storage_map=dict(type="list", elements="dict"),
             baseline=dict(type="raw"),
             primary=dict(type="dict", options=dict(
-                hostname=dict(type="str"), port=dict(type="int", default=443), username=dict(type="str"),
-                password=dict(type="str", no_log=True), validate_certs=dict(type="bool", default=True),
+                hostname=dict(type="str"), port=dict(type="int"), username=dict(type="str"),
+                password=dict(type="str", no_log=True), validate_certs=dict(type="bool"),
                 datacenter=dict(type="str"), cluster=dict(type="str"), vm_folder=dict(type="str"),
                 resource_pool=dict(type="str"))),
             datacenter=dict(type="str"),
@@ -482,7 +498,8 @@ class HostCutover(VsphereModule):
                                      recovery["resource_pool"])
             return self.finish(executor.Cutover(view, None, params, self.module.check_mode).run(items))
 
-        primary_session = open_primary(primary, required=(action == "failback" or not baseline or shutdown_only))
+        primary_session = open_primary(primary, required=(action == "failback" or not baseline or shutdown_only),
+                                       planned_takeover=(action == "takeover" and params["mode"] == "planned"))
         try:
             if action == "failback":
                 return self.failback(session, primary_session, primary, recovery, sel, names, baseline)
@@ -500,7 +517,11 @@ class HostCutover(VsphereModule):
                 datastores = dict(datastores, **{name: {"mounted": True, "pending": True}
                                                  for name in params["pending_datastores"]})
             problems += cplan.target_problems(items, sel, view.portgroups, datastores,
-                                              "shutdown" if shutdown_only else action, "recovery")
+                                              "shutdown" if shutdown_only else action, "recovery",
+                                              params["drill_datastore"])
+            if action == "drill":
+                found = view.read_vms([i["name"] for i in items])
+                problems += [p for p in (cplan.adoption_problem(i, found.get(i["name"])) for i in items) if p]
             if problems:
                 raise_problems(problems)
             run = executor.Cutover(view, SourceSite(source), params, self.module.check_mode) \
@@ -520,7 +541,7 @@ class HostCutover(VsphereModule):
         live = executor.read_records(primary_session, primary["datacenter"], names)
         records = dict(live)
         records.update(baseline)
-        items, problems = cplan.work_items(sel, records, "failback")
+        items, problems = cplan.work_items(sel, records, "failback", bool(self.params.get("shutdown_only")))
         view = executor.SiteView(primary_session, primary["datacenter"], primary.get("cluster"),
                                  primary.get("vm_folder"), primary.get("resource_pool"), role="primary")
         problems += cplan.target_problems(items, sel, view.portgroups, view.datastores,
@@ -568,12 +589,12 @@ def raise_problems(problems):
 
 
 def primary_settings(option, plan_site) -> dict:
-    """Primary connection and placement: the option, else the plan's sites.primary."""
+    """Primary connection and placement: each sub-option given, else the plan's sites.primary, else 443/true."""
     plan_site = plan_site or {}
     vcenter = dict(plan_site.get("vcenter") or {})
     merged = {"hostname": vcenter.get("hostname"), "port": vcenter.get("port") or 443,
               "username": vcenter.get("username"), "password": vcenter.get("password"),
-              "validate_certs": vcenter.get("validate_certs"),
+              "validate_certs": True if vcenter.get("validate_certs") is None else vcenter.get("validate_certs"),
               "datacenter": plan_site.get("datacenter"), "cluster": plan_site.get("cluster"),
               "vm_folder": plan_site.get("vm_folder"), "resource_pool": plan_site.get("resource_pool")}
     for key, value in (option or {}).items():
@@ -582,8 +603,14 @@ def primary_settings(option, plan_site) -> dict:
     return merged
 
 
-def open_primary(primary: dict, required: bool):
-    """A Session to the primary vCenter, or None when it is not configured / does not answer."""
+def open_primary(primary: dict, required: bool, planned_takeover: bool = False):
+    """A Session to the primary vCenter, or None when it is not configured / does not answer.
+
+    Not ``required`` (a baseline stands in), a failure to connect returns None - but for a
+    planned takeover (``planned_takeover``, which must shut the primary VMs down) only a vCenter
+    that does not answer at all does: a refused login or a TLS/certificate failure fails the task
+    before any change, or the primary VMs would keep running next to their recovered copies.
+    """
     missing = [k for k in ("hostname", "datacenter") if not primary.get(k)]
     if missing:
         if required:
@@ -594,9 +621,15 @@ def open_primary(primary: dict, required: bool):
                       password=primary["password"], validate_certs=primary["validate_certs"], timeout=120)
     try:
         return session.connect()
-    except (ConnectionFailure, RecoveryError) as exc:
+    except RecoveryError as exc:
         if required:
             raise RecoveryError("primary site: %s" % exc, problems=["primary.hostname: %s" % exc]) from None
+        if planned_takeover and not (isinstance(exc, ConnectionFailure)
+                                     and exc.details.get("reason") == UNREACHABLE):
+            why = ("primary.hostname: the primary vCenter %s answered but the connection failed (%s); a planned "
+                   "takeover must shut the primary VMs down, so only a vCenter that does not answer is skipped "
+                   "(fix the primary connection, or use mode=emergency)" % (session.endpoint, exc))
+            raise RecoveryError("primary site: %s" % why, problems=[why]) from None
         return None
 
 

@@ -6,9 +6,11 @@ port offset CUTOVER_LAB_PORT_OFFSET=310) and purge it afterwards; the shared lab
 never touched. The replica is what replication would deliver: the primary
 datastore's VM folders copied into the lab's Replica-DS-01 directory.
 
-Order matters and is kept by pytest's file order: bad input (nothing changes),
-present the replica, drill + cleanup (production untouched, no artifact left),
-withdraw/present, partial takeover + resume (no duplicates, tier order, IPs), failback.
+Order matters and is kept by pytest's file order: bad input (nothing changes; also a
+failback without primary_gateway, a planned takeover with a baseline whose primary login
+or certificate fails, a missing drill_datastore), present the replica, a drill refused
+because a VM of a replica's name is not the replica, drill + cleanup (production
+untouched, no artifact left), withdraw/present, partial takeover + resume (no duplicates, tier order, IPs), failback.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
+from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
 from fingerprint import vsphere_fingerprint
@@ -152,6 +155,26 @@ def test_bad_input_fails_before_any_change(cut_lab):
         result["problems"])
     result = run_module("host_cutover", args(cut_lab, action="takeover", tiers=[{"name": "t", "vms": ["ghost01"]}]))
     assert "tiers[0].vms[0]: VM 'ghost01' not found at site primary" in result["problems"]
+    # failback needs the primary gateway back (the guest returns with its recovery-site address)
+    plan = json.loads(json.dumps(cut_lab["plan"]))
+    del plan["networks"][0]["primary_gateway"]
+    result = run_module("host_cutover", args(cut_lab, plan=plan, action="failback"))
+    assert result["failed"]
+    assert any(p.startswith("plan.networks[0].primary_gateway: is required for failback") for p in result["problems"])
+    # a planned takeover with a baseline skips the shutdown only when the primary does not answer at all: a
+    # refused login fails it (the plan's port and validate_certs stay: primary only overrides the password)
+    primary = cut_lab["sites"]["primary"]["vcenter"]
+    result = run_module("host_cutover", args(cut_lab, action="takeover", baseline=[{"name": "db01"}],
+                                             primary={"password": "not-the-password"}))
+    assert result["failed"]
+    problem, = result["problems"]
+    assert problem.startswith("primary.hostname: the primary vCenter 127.0.0.1:%d answered but the connection "
+                              "failed (vCenter 127.0.0.1:%d refused the login" % (primary["port"], primary["port"]))
+    result = run_module("host_cutover", args(cut_lab, action="takeover", baseline=[{"name": "db01"}],
+                                             primary={"validate_certs": True}))
+    assert result["failed"] and "certificate verify failed" in result["problems"][0]
+    result = run_module("host_cutover", args(cut_lab, action="drill", drill_datastore="Nowhere-DS"))
+    assert "drill_datastore: datastore 'Nowhere-DS' is not found at site recovery" in "\n".join(result["problems"])
     after = (vsphere_fingerprint(cut_lab["sites"]["primary"]["vcenter"]),
              vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"]))
     assert after == before
@@ -180,6 +203,32 @@ def recovery_datastores(lab):
         return {k: sorted(v) for k, v in out.items()}
     finally:
         Disconnect(si)
+
+
+def test_drill_refuses_a_vm_of_the_replicas_name_that_is_not_the_replica(cut_lab):
+    name = cut_lab["plan"]["tiers"][0]["vms"][0]
+    si = connect(cut_lab, "recovery")
+    try:
+        content = si.RetrieveContent()
+        dc = next(e for e in content.rootFolder.childEntity if isinstance(e, vim.Datacenter))
+        cluster = next(c for c in dc.hostFolder.childEntity if isinstance(c, vim.ClusterComputeResource))
+        local = next(d.name for d in dc.datastore if d.name != "Replica-DS-01")
+        spec = vim.vm.ConfigSpec(name=name, memoryMB=64, numCPUs=1, guestId="otherGuest64",
+                                 files=vim.vm.FileInfo(vmPathName="[%s]" % local))
+        task = dc.vmFolder.CreateVM_Task(config=spec, pool=cluster.resourcePool)
+        WaitForTask(task)
+        foreign = task.info.result  # powered off, registered from the local datastore: not the replica
+        before = vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"])
+        result = run_module("host_cutover", args(cut_lab, action="drill"))
+        assert result["failed"]
+        problem = next(p for p in result["problems"] if "is not the replica" in p)
+        assert problem.startswith("plan.tiers[0].vms[0]: VM %r at the recovery site is not the replica: it is "
+                                  "registered from [%s]" % (name, local))
+        assert vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"]) == before
+        WaitForTask(foreign.Destroy_Task())
+    finally:
+        Disconnect(si)
+    assert recovery_vms(cut_lab) == {}
 
 
 def test_drill_leaves_production_untouched_and_cleanup_leaves_nothing(cut_lab):

@@ -831,6 +831,7 @@ class Lab:
             "network": {"name": "prod", "primary_subnet": topology.PRIMARY_SUBNET,
                         "recovery_subnet": topology.RECOVERY_SUBNET,
                         "recovery_gateway": topology.RECOVERY_GATEWAY, "dns_servers": topology.DNS_SERVERS,
+                        "primary_gateway": "10.10.0.1", "primary_dns_servers": ["10.10.0.53"],
                         "drill": "DR-Bubble"},
             "vms": vms,
             "postgres": {
@@ -872,6 +873,7 @@ class Lab:
                 "name": "prod", "primary": "Prod-Net", "recovery": "DR-Prod", "drill": "DR-Bubble",
                 "primary_subnet": topology.PRIMARY_SUBNET, "recovery_subnet": topology.RECOVERY_SUBNET,
                 "recovery_gateway": topology.RECOVERY_GATEWAY, "dns_servers": list(topology.DNS_SERVERS),
+                "primary_gateway": "10.10.0.1", "primary_dns_servers": ["10.10.0.53"],
             }],
             "datastores": [{
                 "primary": "Prod-DS-01", "recovery": "Replica-DS-01", "replication": "vmstore",

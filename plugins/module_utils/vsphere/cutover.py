@@ -114,6 +114,27 @@ def _check_network(net: Any, path: str, problems: list) -> dict | None:
     except InvalidInput as exc:
         problems.append("%s.recovery_gateway: %s" % (path, exc))
         return None
+    if net.get("primary_gateway"):
+        try:
+            if not ipmap.ip_in_subnet(net["primary_gateway"], out["primary_subnet"]):
+                problems.append("%s.primary_gateway: gateway %s is outside primary_subnet %s"
+                                % (path, net["primary_gateway"], out["primary_subnet"]))
+                return None
+        except InvalidInput as exc:
+            problems.append("%s.primary_gateway: %s" % (path, exc))
+            return None
+    servers = net.get("primary_dns_servers")
+    if servers is not None and not isinstance(servers, (list, tuple)):
+        problems.append("%s.primary_dns_servers: must be a list of IP addresses" % path)
+        return None
+    for i, server in enumerate(servers or []):
+        try:
+            ipmap.parse_ip(server, "DNS server address")
+        except InvalidInput as exc:
+            problems.append("%s.primary_dns_servers[%d]: %s" % (path, i, exc))
+            return None
+    out["primary_gateway"] = net.get("primary_gateway") or None
+    out["primary_dns_servers"] = list(servers or [])
     return out
 
 
@@ -263,14 +284,39 @@ def _replica_path(path: str | None, replicas: Mapping[str, str]) -> str | None:
     return "[%s] %s" % (replicas[datastore], rest)
 
 
-def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str) -> tuple[list, list]:
+def _primary_address(vm: Mapping, nic: Mapping, net: Mapping, problems: list, readdress: bool) -> dict | None:
+    """Failback address of one primary NIC: its primary IP with the network's primary gateway and DNS.
+
+    A NIC with no known IP in ``primary_subnet`` is a problem when ``readdress``: the
+    customization would put the production VM on DHCP.
+    """
+    ips = [ip for ip in nic.get("ip_addresses") or [] if ipmap.ip_in_subnet(ip, net["primary_subnet"])]
+    if not ips:
+        if readdress:
+            problems.append("%s: VM %r NIC %s on %s (portgroup %r) has no known IP in primary_subnet %s (the guest "
+                            "is off or its tools do not report one): failback would bring the production VM back "
+                            "on DHCP; pass baseline (the baseline role's record) so its address is restored"
+                            % (vm["path"], vm["name"], nic.get("mac") or "without MAC", net["path"],
+                               nic.get("portgroup"), net["primary_subnet"]))
+        return None
+    sub = ipmap.parse_cidr(net["primary_subnet"])
+    return {"ip": ips[0], "prefix_length": sub.prefixlen, "netmask": str(sub.netmask),
+            "gateway": net.get("primary_gateway"), "dns_servers": list(net.get("primary_dns_servers") or [])}
+
+
+def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
+               shutdown_only: bool = False) -> tuple[list, list]:
     """One work item per selected VM (tier order kept) and the problems found.
 
     ``records``: VM records of the primary site (site_info ``vms[]`` shape). For
     ``failback`` the target is the primary site itself: addresses are the
-    primary IPs of the records and paths are not translated.
+    primary IPs of the records with the network's ``primary_gateway`` and
+    ``primary_dns_servers``, and paths are not translated; every NIC must have a
+    known primary IP and every network used a ``primary_gateway`` (problems
+    otherwise), except with ``shutdown_only`` (nothing is re-addressed).
     """
     problems: list[str] = []
+    no_gateway: list[str] = []
     items = []
     nets = sel["networks"]
     by_primary = {n["primary"]: n for n in nets}
@@ -301,10 +347,13 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str) -> tup
                 desired.append({"portgroup": net[pg_key], "mac": nic.get("mac"), "type": nic.get("type"),
                                 "network": net["name"], "network_path": net["path"], "key": pg_key})
                 if action == "failback":
-                    ips = [ip for ip in nic.get("ip_addresses") or [] if ipmap.ip_in_subnet(ip, net["primary_subnet"])]
-                    sub = ipmap.parse_cidr(net["primary_subnet"])
-                    nic_addresses.append({"ip": ips[0], "prefix_length": sub.prefixlen, "netmask": str(sub.netmask),
-                                          "gateway": nic.get("gateway"), "dns_servers": []} if ips else None)
+                    nic_addresses.append(_primary_address(vm, nic, net, problems, not shutdown_only))
+                    if not shutdown_only and not net.get("primary_gateway") and net["path"] not in no_gateway:
+                        no_gateway.append(net["path"])
+                        problems.append("%s.primary_gateway: is required for failback: the guest returns with its "
+                                        "recovery-site address and must get its primary gateway back (give "
+                                        "primary_gateway, inside primary_subnet %s)"
+                                        % (net["path"], net["primary_subnet"]))
                 else:
                     nic_addresses.append(by_network.get(net["name"]))
             for address in nic_addresses:
@@ -346,11 +395,27 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str) -> tup
     return items, problems
 
 
+def _names(names: Sequence[str], limit: int = 5) -> str:
+    """``'a', 'b' and 3 more``: VM names for a message."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
+
+
 def target_problems(items: Sequence[Mapping], sel: Mapping, portgroups: Mapping[str, Any],
-                    datastores: Mapping[str, Mapping], action: str, site: str) -> list[str]:
-    """Portgroups and replica datastores the target site lacks (each reported once)."""
+                    datastores: Mapping[str, Mapping], action: str, site: str,
+                    drill_datastore: str | None = None) -> list[str]:
+    """Portgroups and datastores the target site lacks (each reported once).
+
+    Every datastore a VM has files on (its configuration and each disk: at the
+    target the replica of each, for ``failback`` the datastore itself) must be
+    mounted on the target cluster, and for ``drill`` the ``drill_datastore``
+    too; each missing one is reported with the VMs that need it.
+    """
     problems: list[str] = []
     reported = set()
+    replicas = {s["primary"]: s["recovery"] for s in sel["storage_map"] if s.get("primary") and s.get("recovery")}
+    missing: dict[str, list[str]] = {}
+    first_path: dict[str, str] = {}
     for item in items:
         for nic in item["nics"]:
             if nic["portgroup"] not in portgroups and (nic["network_path"], nic["key"]) not in reported:
@@ -358,18 +423,50 @@ def target_problems(items: Sequence[Mapping], sel: Mapping, portgroups: Mapping[
                 problems.append("%s.%s: portgroup %r not found at site %s"
                                 % (nic["network_path"], nic["key"], nic["portgroup"], site))
         if action in ("takeover", "drill", "failback"):
-            ds = item.get("register_datastore")
-            info = datastores.get(ds) if ds else None
-            if ds and (info is None or not info.get("mounted")) and ds not in reported:
-                reported.add(ds)
-                where = next((s["path"] for s in sel["storage_map"]
-                              if s.get("recovery") == ds or s.get("primary") == ds), item["path"])
-                field = "recovery" if action != "failback" else "primary"
-                problems.append("%s.%s: datastore %r is not mounted at site %s%s"
-                                % (where, field, ds, site,
-                                   " (present the replica with continuity.recovery.storage_mapping)"
-                                   if action != "failback" else ""))
+            needed = [item.get("register_datastore")]
+            needed += [ds if action == "failback" else replicas.get(ds) for ds in item.get("datastores") or []]
+            for ds in needed:
+                info = datastores.get(ds) if ds else None
+                if ds and (info is None or not info.get("mounted")) and item["name"] not in missing.get(ds, []):
+                    missing.setdefault(ds, []).append(item["name"])
+                    first_path.setdefault(ds, item["path"])
+    field = "recovery" if action != "failback" else "primary"
+    for ds, names in missing.items():
+        where = next(("%s.%s" % (s["path"], field) for s in sel["storage_map"]
+                      if s.get("recovery") == ds or s.get("primary") == ds), first_path[ds])
+        problems.append("%s: datastore %r is not mounted at site %s: VM%s %s ha%s files on it%s"
+                        % (where, ds, site, "" if len(names) == 1 else "s", _names(names),
+                           "s" if len(names) == 1 else "ve",
+                           " (present the replica with continuity.recovery.storage_mapping)"
+                           if action != "failback" else ""))
+    if action == "drill" and drill_datastore and items:
+        info = datastores.get(drill_datastore)
+        if info is None or not info.get("mounted"):
+            problems.append("drill_datastore: datastore %r is %s at site %s (the drill clones of VM %s put their "
+                            "child disks there)" % (drill_datastore, "not found" if info is None else "not mounted",
+                                                    site, _names([i["name"] for i in items])))
     return problems
+
+
+def adoption_problem(item: Mapping, state: Mapping | None) -> str | None:
+    """Why an unmarked VM of the item's name at the recovery site cannot be the replica a drill clones (or None).
+
+    A VM this collection did not register (no marker) is taken for the replica only when
+    it is powered off and registered from the expected replica path.
+    """
+    if state is None or (state.get("marker") or {}).get("role"):
+        return None
+    reasons = []
+    if state.get("power") != "poweredOff":
+        reasons.append("it is %s (a replica registration is powered off)" % state.get("power"))
+    found, wanted = parse_datastore_path(state.get("vm_path_name")), parse_datastore_path(item.get("register_path"))
+    if (found[0], (found[1] or "").strip().lstrip("/")) != (wanted[0], (wanted[1] or "").strip().lstrip("/")):
+        reasons.append("it is registered from %s, not from the replica %s"
+                       % (state.get("vm_path_name") or "an unknown path", item.get("register_path")))
+    if not reasons:
+        return None
+    return ("%s: VM %r at the recovery site is not the replica: %s; rename or remove it, or register the replica "
+            "there yourself" % (item["path"], item["name"], "; ".join(reasons)))
 
 
 # -- state at the target site -----------------------------------------------------------------

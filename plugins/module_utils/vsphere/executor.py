@@ -600,6 +600,10 @@ class Cutover:
                 self.fail(item, "plan", "VM %r is taken over at the target site: drill clones only a replica that "
                                         "is registered and not running" % item["name"])
                 continue
+            problem = cplan.adoption_problem(item, source)
+            if problem:  # host_cutover checks it before any change; a VM may have appeared since
+                self.fail(item, "plan", problem)
+                continue
             if clone is not None and clone["marker"].get("role") != cplan.ROLE_DRILL_CLONE:
                 self.fail(item, "plan", "VM %r exists at the target site and is not a drill clone of this "
                                         "collection: refusing to touch it" % self.clone_name(item))
@@ -639,9 +643,9 @@ class Cutover:
         if clone:
             states = view.read_vms(names)
         datastore = self.params.get("drill_datastore")
-        if datastore and datastore not in view.datastores:
+        if datastore and not (view.datastores.get(datastore) or {}).get("mounted"):  # checked before any change
             for item in clone:
-                self.fail(item, "clone", "drill_datastore %r not found at the target site" % datastore)
+                self.fail(item, "clone", "drill_datastore %r is not mounted at the target site" % datastore)
             clone = []
 
         def submit_clone(item):

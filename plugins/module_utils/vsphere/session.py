@@ -6,7 +6,11 @@
 ``Session`` is a context manager around ``pyVim.connect.SmartConnect``. It raises
 the collection's typed errors (never ``fail_json``): ``AuthenticationFailure``
 when vCenter refuses the credentials, ``ConnectionFailure`` (naming host:port)
-when it cannot be reached or is not a vSphere endpoint.
+when it cannot be reached or is not a vSphere endpoint. A connect-time
+``ConnectionFailure`` says why in ``details["reason"]``: ``unreachable`` (nothing
+answered: connection refused, timeout, name not resolved, no route), ``tls``
+(the TLS handshake or the certificate check failed) or ``protocol`` (something
+answered, but not as a vCenter).
 
 ``Session.calls`` counts every SOAP request sent over the session: the two
 ``SmartConnect`` makes (RetrieveServiceContent and Login), every method and
@@ -16,6 +20,7 @@ Logout on close. Modules return it as ``vcenter_calls``; tests assert on it.
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 from http.client import HTTPException
@@ -44,6 +49,23 @@ DEFAULT_TIMEOUT = 60
 
 CONNECT_CALLS = 2
 """SOAP calls ``SmartConnect`` makes before the counter can be installed."""
+
+UNREACHABLE = "unreachable"
+"""``ConnectionFailure.details["reason"]`` when nothing answered at host:port."""
+
+_UNREACHABLE_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN") if hasattr(errno, name))
+
+
+def connect_failure_reason(exc: BaseException) -> str:
+    """``unreachable``, ``tls`` or ``protocol``: why a connection attempt failed (see the module docstring)."""
+    if isinstance(exc, ssl.SSLError):  # certificate verification failures included
+        return "tls"
+    if isinstance(exc, (ConnectionRefusedError, TimeoutError, socket.gaierror, socket.herror)):
+        return UNREACHABLE
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return UNREACHABLE
+    return "protocol"
 
 
 class Session:
@@ -95,17 +117,17 @@ class Session:
         except vim.fault.HostConnectFault as exc:
             raise ConnectionFailure("cannot connect to vCenter %s: %s"
                                     % (self.endpoint, fault_message(exc)),
-                                    endpoint=self.endpoint) from None
+                                    endpoint=self.endpoint, reason="protocol") from None
         except (OSError, HTTPException, ssl.SSLError) as exc:
             raise ConnectionFailure("cannot connect to vCenter %s: %s" % (self.endpoint, exc),
-                                    endpoint=self.endpoint) from None
+                                    endpoint=self.endpoint, reason=connect_failure_reason(exc)) from None
         except vmodl.MethodFault as exc:
             raise ConnectionFailure("vCenter %s failed the login: %s"
                                     % (self.endpoint, fault_message(exc)),
-                                    endpoint=self.endpoint) from None
+                                    endpoint=self.endpoint, reason="protocol") from None
         except Exception as exc:  # SmartConnect raises bare Exception for "not a VIM server"
             raise ConnectionFailure("cannot connect to vCenter %s: %s" % (self.endpoint, exc),
-                                    endpoint=self.endpoint) from None
+                                    endpoint=self.endpoint, reason="protocol") from None
         self.calls = CONNECT_CALLS
         self._install_counter()
         return self

@@ -107,7 +107,7 @@ BROKEN = [
         "sites: unknown key 'tertiary' (allowed: primary, recovery)",
         "sites.primary.vcenter: unknown key 'pasword' (did you mean 'password'?)",
         "networks[1]: unknown key 'gatway' (allowed: name, primary, recovery, drill, primary_subnet, "
-        "recovery_subnet, recovery_gateway, dns_servers)",
+        "recovery_subnet, recovery_gateway, dns_servers, primary_gateway, primary_dns_servers)",
         "tiers[0]: unknown key 'vm' (did you mean 'vms'?)",
     ]),
     ("unknown_references", [
@@ -166,6 +166,25 @@ BROKEN = [
     ], [
         "networks[0].recovery_gateway: gateway 10.20.0.0 is the network address of recovery_subnet 10.20.0.0/20",
         "networks[1].recovery_gateway: 'gw.example.com' is not a valid gateway address",
+    ]),
+    ("primary_gateway_outside_reserved_or_not_an_ip", [
+        ("networks[0].primary_gateway", "10.20.0.1"), ("networks[1].primary_gateway", "192.168.10.255"),
+    ], [
+        "networks[0].primary_gateway: gateway 10.20.0.1 is outside primary_subnet 10.10.0.0/20",
+        "networks[1].primary_gateway: gateway 192.168.10.255 is the broadcast address of primary_subnet "
+        "192.168.10.0/24",
+    ]),
+    ("primary_gateway_network_address_and_primary_dns_servers", [
+        ("networks[0].primary_gateway", "10.10.0.0"), ("networks[1].primary_gateway", "gw.example.com"),
+        ("networks[0].primary_dns_servers", ["10.10.0.53", "dns.example.com", "10.10.0.53"]),
+        ("networks[1].primary_dns_servers", "10.10.0.53"),
+    ], [
+        "networks[0].primary_dns_servers[1]: 'dns.example.com' is not a valid DNS server address",
+        "networks[0].primary_dns_servers[2]: DNS server 10.10.0.53 is already listed at "
+        "networks[0].primary_dns_servers[0]",
+        "networks[0].primary_gateway: gateway 10.10.0.0 is the network address of primary_subnet 10.10.0.0/20",
+        "networks[1].primary_gateway: 'gw.example.com' is not a valid gateway address",
+        "networks[1].primary_dns_servers: must be a list, got string '10.10.0.53'",
     ]),
     ("dns_servers_invalid_duplicate_too_many", [
         ("networks[0].dns_servers", ["10.20.0.53", "dns.example.com", "10.20.0.53"]),
@@ -466,10 +485,11 @@ EXPECTED_LAB = {
     "networks": [
         {"name": "prod", "primary": "Prod-Net", "recovery": "DR-Prod", "drill": "DR-Bubble",
          "primary_subnet": "10.10.0.0/20", "recovery_subnet": "10.20.0.0/20", "recovery_gateway": "10.20.0.1",
-         "dns_servers": ["10.20.0.53"]},
+         "dns_servers": ["10.20.0.53"], "primary_gateway": "10.10.0.1", "primary_dns_servers": ["10.10.0.53"]},
         {"name": "dmz", "primary": "DMZ-Net", "recovery": "DR-DMZ", "drill": "DR-Bubble-DMZ",
          "primary_subnet": "192.168.10.0/24", "recovery_subnet": "192.168.20.0/24",
-         "recovery_gateway": "192.168.20.254", "dns_servers": []},
+         "recovery_gateway": "192.168.20.254", "dns_servers": [], "primary_gateway": None,
+         "primary_dns_servers": []},
     ],
     "datastores": [
         {"primary": "Prod-DS-01", "recovery": "Replica-DS-01", "replication": "vmstore",

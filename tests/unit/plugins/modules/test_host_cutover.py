@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
+from ansible_collections.continuity.recovery.plugins.module_utils.errors import (
+    AuthenticationFailure,
+    ConnectionFailure,
+    InvalidInput,
+    RecoveryError,
+)
 from ansible_collections.continuity.recovery.plugins.modules import host_cutover as hc
 
 
@@ -44,6 +49,60 @@ def test_primary_settings_option_overrides_plan():
     merged = hc.primary_settings({"hostname": "b", "port": None, "datacenter": None}, plan_site)
     assert merged["hostname"] == "b" and merged["port"] == 1 and merged["datacenter"] == "DC0"
     assert merged["validate_certs"] is False
+
+
+def test_primary_option_without_port_or_validate_certs_keeps_the_plans():
+    """``primary: {password: ...}`` alone must not reset the plan's port and validate_certs to 443/true."""
+    spec = _Stub().module_spec()["primary"]["options"]
+    assert spec["port"].get("default") is None and spec["validate_certs"].get("default") is None
+    option = {key: None for key in spec}
+    option["password"] = "pw"
+    plan_site = {"vcenter": {"hostname": "vc-prod", "port": 8443, "validate_certs": False, "username": "a"},
+                 "datacenter": "DC0"}
+    merged = hc.primary_settings(option, plan_site)
+    assert (merged["hostname"], merged["port"], merged["validate_certs"], merged["password"]) == \
+        ("vc-prod", 8443, False, "pw")
+    merged = hc.primary_settings(dict(option, port=9443, validate_certs=True), plan_site)
+    assert merged["port"] == 9443 and merged["validate_certs"] is True
+    merged = hc.primary_settings(option, {"vcenter": {"hostname": "vc-prod"}, "datacenter": "DC0"})
+    assert merged["port"] == 443 and merged["validate_certs"] is True
+
+
+PRIMARY = {"hostname": "vc-prod", "port": 443, "username": "admin", "password": "x", "validate_certs": True,
+           "datacenter": "DC0"}
+
+
+def failing_connect(monkeypatch, exc):
+    def connect(self):
+        raise exc
+    monkeypatch.setattr(hc.Session, "connect", connect)
+
+
+@pytest.mark.parametrize("exc", [
+    AuthenticationFailure("vCenter vc-prod:443 refused the login of admin: Login failure", endpoint="vc-prod:443"),
+    ConnectionFailure("cannot connect to vCenter vc-prod:443: certificate verify failed", endpoint="vc-prod:443",
+                      reason="tls"),
+    ConnectionFailure("cannot connect to vCenter vc-prod:443: is not a VIM server", endpoint="vc-prod:443",
+                      reason="protocol"),
+])
+def test_planned_takeover_with_baseline_fails_when_the_primary_answers_but_refuses(monkeypatch, exc):
+    """Treating a refused login as 'primary down' would skip the shutdown: split brain."""
+    failing_connect(monkeypatch, exc)
+    with pytest.raises(RecoveryError) as err:
+        hc.open_primary(dict(PRIMARY), required=False, planned_takeover=True)
+    problem, = err.value.details["problems"]
+    assert problem.startswith("primary.hostname: the primary vCenter vc-prod:443 answered but the connection "
+                              "failed (%s); a planned takeover must shut the primary VMs down" % exc)
+    # emergency takeover and drill never shut the primary down: the baseline stands in
+    assert hc.open_primary(dict(PRIMARY), required=False) is None
+
+
+def test_planned_takeover_with_baseline_goes_on_when_the_primary_does_not_answer(monkeypatch):
+    failing_connect(monkeypatch, ConnectionFailure("cannot connect to vCenter vc-prod:443: [Errno 111] Connection "
+                                                   "refused", endpoint="vc-prod:443", reason="unreachable"))
+    assert hc.open_primary(dict(PRIMARY), required=False, planned_takeover=True) is None
+    with pytest.raises(RecoveryError, match="primary site: cannot connect"):
+        hc.open_primary(dict(PRIMARY), required=True, planned_takeover=True)
 
 
 def test_open_primary_needs_a_host_unless_baseline():

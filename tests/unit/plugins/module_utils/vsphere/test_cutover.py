@@ -13,7 +13,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import
 
 NET = {"name": "prod", "primary": "Prod-Net", "recovery": "DR-Prod", "drill": "DR-Bubble",
        "primary_subnet": "10.10.0.0/20", "recovery_subnet": "10.20.0.0/20", "recovery_gateway": "10.20.0.1",
-       "dns_servers": ["10.20.0.53"]}
+       "dns_servers": ["10.20.0.53"], "primary_gateway": "10.10.0.1", "primary_dns_servers": ["10.10.0.53"]}
 STORE = {"primary": "Prod-DS-01", "recovery": "Replica-DS-01", "replication": "vmstore",
          "mount": {"type": "nfs", "remote_host": "array-dr", "remote_path": "/exports/replica-ds-01"}}
 
@@ -137,6 +137,78 @@ def test_work_items_failback_keeps_primary_ip_and_path():
     assert items[0]["register_path"] == "[Prod-DS-01] db01/db01.vmx"
 
 
+def test_failback_restores_the_primary_gateway_and_dns():
+    sel, _unused = cutover.selection(make_plan(), tiers=["data"])
+    items, problems = cutover.work_items(sel, RECORDS, "failback")
+    assert problems == []
+    assert items[0]["addresses"] == [{"ip": "10.10.1.10", "prefix_length": 20, "netmask": "255.255.240.0",
+                                      "gateway": "10.10.0.1", "dns_servers": ["10.10.0.53"]}]
+    spec = customization.build_spec(customization.customization("db01", items[0]["addresses"]))
+    fixed = spec.nicSettingMap[0].adapter
+    assert fixed.ip.ipAddress == "10.10.1.10" and fixed.gateway == ["10.10.0.1"]
+    assert fixed.dnsServerList == ["10.10.0.53"] and spec.globalIPSettings.dnsServerList == ["10.10.0.53"]
+
+
+def test_failback_without_a_known_primary_ip_fails_before_change():
+    """A primary VM off since the planned takeover reports no IP: never customize it to DHCP."""
+    sel, _unused = cutover.selection(make_plan(), tiers=["data"])
+    live = {"db01": record("db01", None, power="poweredOff")}
+    items, problems = cutover.work_items(sel, live, "failback")
+    assert problems == [
+        "plan.tiers[0].vms[0]: VM 'db01' NIC 00:0c:29:00:00:01 on plan.networks[0] (portgroup 'Prod-Net') has no "
+        "known IP in primary_subnet 10.10.0.0/20 (the guest is off or its tools do not report one): failback would "
+        "bring the production VM back on DHCP; pass baseline (the baseline role's record) so its address is "
+        "restored"]
+    # an IP outside the primary subnet is no address to restore either
+    _unused, problems = cutover.work_items(sel, {"db01": record("db01", "10.20.1.10")}, "failback")
+    assert len(problems) == 1 and "has no known IP in primary_subnet" in problems[0]
+    # shutdown_only re-addresses nothing: no problem
+    assert cutover.work_items(sel, live, "failback", shutdown_only=True)[1] == []
+    # the baseline record (merged as host_cutover does for failback) has the address
+    records = dict(live)
+    records.update(cutover.records_from_baseline({"vms": [record("db01", "10.10.1.10")]}))
+    items, problems = cutover.work_items(sel, records, "failback")
+    assert problems == [] and items[0]["addresses"][0]["ip"] == "10.10.1.10"
+
+
+def test_failback_needs_the_primary_gateway_of_every_network_used():
+    plan = make_plan()
+    del plan["networks"][0]["primary_gateway"]
+    sel, problems = cutover.selection(plan)
+    assert problems == []
+    _unused, problems = cutover.work_items(sel, RECORDS, "failback")
+    assert problems == [  # once for the network, not once per VM
+        "plan.networks[0].primary_gateway: is required for failback: the guest returns with its recovery-site "
+        "address and must get its primary gateway back (give primary_gateway, inside primary_subnet 10.10.0.0/20)"]
+    assert cutover.work_items(sel, RECORDS, "failback", shutdown_only=True)[1] == []
+    # takeover and drill do not use it
+    for action in ("takeover", "drill"):
+        items, problems = cutover.work_items(sel, RECORDS, action)
+        assert problems == [] and items[0]["addresses"][0]["gateway"] == "10.20.0.1"
+        assert items[0]["addresses"][0]["dns_servers"] == ["10.20.0.53"]
+    tiers = [{"name": "t", "vms": ["db01"]}]
+    sel, problems = cutover.selection(None, tiers=tiers, networks=[dict(NET, primary_gateway=None)],
+                                      storage_map=[STORE])
+    assert problems == []
+    assert cutover.work_items(sel, RECORDS, "failback")[1] == [
+        "networks[0].primary_gateway: is required for failback: the guest returns with its recovery-site "
+        "address and must get its primary gateway back (give primary_gateway, inside primary_subnet 10.10.0.0/20)"]
+
+
+def test_selection_explicit_network_primary_gateway_and_dns_checked():
+    tiers = [{"name": "t", "vms": ["db01"]}]
+    for net, problem in [
+            (dict(NET, primary_gateway="10.20.0.1"),
+             "networks[0].primary_gateway: gateway 10.20.0.1 is outside primary_subnet 10.10.0.0/20"),
+            (dict(NET, primary_gateway="gw"), "networks[0].primary_gateway: 'gw' is not a valid IP address"),
+            (dict(NET, primary_dns_servers="10.10.0.53"),
+             "networks[0].primary_dns_servers: must be a list of IP addresses"),
+            (dict(NET, primary_dns_servers=["dns"]),
+             "networks[0].primary_dns_servers[0]: 'dns' is not a valid DNS server address")]:
+        _unused, problems = cutover.selection(None, tiers=tiers, networks=[net], storage_map=[STORE])
+        assert problems == [problem]
+
+
 def test_work_items_bad_input_named():
     records = copy.deepcopy(RECORDS)
     del records["app02"]
@@ -167,10 +239,84 @@ def test_target_problems_portgroup_and_unmounted_replica():
                                        "takeover", "recovery")
     assert problems == [
         "plan.networks[0].recovery: portgroup 'DR-Prod' not found at site recovery",
-        "plan.datastores[0].recovery: datastore 'Replica-DS-01' is not mounted at site recovery "
-        "(present the replica with continuity.recovery.storage_mapping)"]
+        "plan.datastores[0].recovery: datastore 'Replica-DS-01' is not mounted at site recovery: VMs 'db01', "
+        "'app01', 'app02', 'web01' have files on it (present the replica with continuity.recovery.storage_mapping)"]
     assert cutover.target_problems(items, sel, {"DR-Prod": {}}, {"Replica-DS-01": {"mounted": True}},
                                    "takeover", "recovery") == []
+
+
+def two_datastore_plan():
+    plan = make_plan()
+    plan["datastores"].append(dict(STORE, replication="vmstore2", primary="Prod-DS-02", recovery="Replica-DS-02",
+                                   mount={"type": "nfs", "remote_host": "array-dr",
+                                          "remote_path": "/exports/replica-ds-02"}))
+    plan["replication"].append({"name": "vmstore2", "engine": "rsync", "source": {"path": "/srv/c"},
+                                "target": {"path": "/srv/d"}})
+    records = copy.deepcopy(RECORDS)
+    records["db01"]["disks"].append({"file": "[Prod-DS-02] db01/db01_1.vmdk", "datastore": "Prod-DS-02",
+                                     "capacity_kb": 1024, "thin": True})
+    records["db01"]["datastores"].append("Prod-DS-02")
+    return plan, records
+
+
+def test_target_problems_every_datastore_of_a_vm_not_only_its_configuration():
+    plan, records = two_datastore_plan()
+    sel, problems = cutover.selection(plan)
+    assert problems == []
+    items, problems = cutover.work_items(sel, records, "takeover")
+    assert problems == []
+    pgs = {"DR-Prod": {}, "DR-Bubble": {}}
+    # db01's second disk lives on Replica-DS-02, which is not presented: found before any change
+    for action in ("takeover", "drill"):
+        assert cutover.target_problems(items, sel, pgs, {"Replica-DS-01": {"mounted": True}}, action,
+                                       "recovery") == [
+            "plan.datastores[1].recovery: datastore 'Replica-DS-02' is not mounted at site recovery: VM 'db01' has "
+            "files on it (present the replica with continuity.recovery.storage_mapping)"]
+    both = {"Replica-DS-01": {"mounted": True}, "Replica-DS-02": {"mounted": True}}
+    assert cutover.target_problems(items, sel, pgs, both, "takeover", "recovery") == []
+    # failback: the primary datastores themselves
+    items, _unused = cutover.work_items(sel, records, "failback")
+    primary = {"Prod-DS-01": {"mounted": True}, "Prod-DS-02": {"mounted": False}}
+    assert cutover.target_problems(items, sel, {"Prod-Net": {}}, primary, "failback", "primary") == [
+        "plan.datastores[1].primary: datastore 'Prod-DS-02' is not mounted at site primary: VM 'db01' has files "
+        "on it"]
+
+
+def test_target_problems_drill_datastore_must_be_mounted():
+    sel, _unused = cutover.selection(make_plan(), tiers=["data"])
+    items, _unused = cutover.work_items(sel, RECORDS, "drill")
+    pgs = {"DR-Bubble": {}}
+    mounted = {"Replica-DS-01": {"mounted": True}}
+    assert cutover.target_problems(items, sel, pgs, mounted, "drill", "recovery", "Scratch-DS") == [
+        "drill_datastore: datastore 'Scratch-DS' is not found at site recovery (the drill clones of VM 'db01' put "
+        "their child disks there)"]
+    assert cutover.target_problems(items, sel, pgs, dict(mounted, **{"Scratch-DS": {"mounted": False}}), "drill",
+                                   "recovery", "Scratch-DS")[0].startswith(
+        "drill_datastore: datastore 'Scratch-DS' is not mounted at site recovery")
+    assert cutover.target_problems(items, sel, pgs, dict(mounted, **{"Scratch-DS": {"mounted": True}}), "drill",
+                                   "recovery", "Scratch-DS") == []
+    # only a drill clones onto it
+    items, _unused = cutover.work_items(sel, RECORDS, "takeover")
+    assert cutover.target_problems(items, sel, {"DR-Prod": {}}, mounted, "takeover", "recovery", "Scratch-DS") == []
+
+
+def test_drill_adopts_an_unmarked_vm_only_when_it_is_the_replica():
+    item = item_for(action="drill")
+    replica = {"power": "poweredOff", "marker": {}, "vm_path_name": "[Replica-DS-01] db01/db01.vmx"}
+    assert cutover.adoption_problem(item, None) is None
+    assert cutover.adoption_problem(item, replica) is None
+    assert cutover.adoption_problem(item, dict(replica, vm_path_name="[Replica-DS-01]  db01/db01.vmx")) is None
+    assert cutover.adoption_problem(item, dict(replica, power="poweredOn")) == (
+        "plan.tiers[0].vms[0]: VM 'db01' at the recovery site is not the replica: it is poweredOn (a replica "
+        "registration is powered off); rename or remove it, or register the replica there yourself")
+    assert cutover.adoption_problem(item, dict(replica, vm_path_name="[LocalDS_0] db01/db01.vmx")) == (
+        "plan.tiers[0].vms[0]: VM 'db01' at the recovery site is not the replica: it is registered from "
+        "[LocalDS_0] db01/db01.vmx, not from the replica [Replica-DS-01] db01/db01.vmx; rename or remove it, or "
+        "register the replica there yourself")
+    both = cutover.adoption_problem(item, dict(replica, power="suspended", vm_path_name="[Replica-DS-01] x/x.vmx"))
+    assert "it is suspended" in both and "registered from [Replica-DS-01] x/x.vmx" in both
+    # a registration this collection made (marker) is judged by the executor's own rules
+    assert cutover.adoption_problem(item, dict(replica, power="poweredOn", marker={"role": "drill-source"})) is None
 
 
 def test_records_from_baseline_shapes():

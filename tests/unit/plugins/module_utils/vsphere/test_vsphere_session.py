@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
 from types import SimpleNamespace
 
@@ -90,6 +92,24 @@ def test_connection_errors_are_typed(connect_calls, raised, expected, text):
     assert text in str(err.value)
     assert err.value.details["endpoint"] == "vc:443"
     assert type(err.value).__name__ == expected.__name__  # not a subclass either
+
+
+@pytest.mark.parametrize("raised,reason", [
+    (ConnectionRefusedError(111, "Connection refused"), "unreachable"),
+    (socket.timeout("timed out"), "unreachable"),
+    (socket.gaierror(-2, "Name or service not known"), "unreachable"),
+    (OSError(errno.EHOSTUNREACH, "No route to host"), "unreachable"),
+    (ssl.SSLCertVerificationError("certificate verify failed: self-signed certificate"), "tls"),
+    (ssl.SSLError("wrong version number"), "tls"),
+    (ConnectionResetError(104, "reset by peer"), "protocol"),
+    (Exception("vc:443 is down or is not a VIM server"), "protocol"),
+    (vim.fault.HostConnectFault(msg="bad gateway"), "protocol"),
+])
+def test_connection_failures_say_whether_anything_answered(connect_calls, raised, reason):
+    """Only ``unreachable`` means nobody answered (host_cutover's planned takeover relies on it)."""
+    with pytest.raises(ConnectionFailure) as err:
+        session_mod.Session("vc", "u", raised).connect()
+    assert err.value.details["reason"] == reason
 
 
 def test_calls_are_counted_from_login_to_logout(connect_calls):
