@@ -76,6 +76,8 @@ def normalise(params):
         pair["max_buffer_bytes"] = sizes.parse_size(params.get("max_buffer"))
     except InvalidInput as exc:
         raise InvalidInput("max_buffer: %s" % exc)
+    if (pair.get("snapshots") or 0) < 0:
+        raise InvalidInput("snapshots: must be 0 (none) or more, got %d" % pair["snapshots"])
     for side in ("primary", "standby"):
         if pair.get(side):
             pair[side] = dict(pair[side], name=side)

@@ -18,6 +18,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import time
 
@@ -146,6 +147,12 @@ def rewind_unreachable(text):
         if _REWIND_UNREACHABLE.search(line):
             return line.strip()
     return None
+
+
+def _command_path(path):
+    """A directory as it goes into archive_command/restore_command: shell-quoted when it needs it, and
+    its ``%`` doubled (PostgreSQL substitutes %f, %p and %% in them)."""
+    return shlex.quote(str(path)).replace("%", "%%")
 
 
 def _bin_dir(side):
@@ -312,7 +319,8 @@ class PostgresqlDriver(Driver):
         arch = self.pair.get("archive")
         if archive and arch and arch.get("path"):
             settings["archive_mode"] = "always"
-            settings["archive_command"] = "test ! -f %s/%%f && cp %%p %s/%%f" % (arch["path"], arch["path"])
+            path = _command_path(arch["path"])
+            settings["archive_command"] = "test ! -f %s/%%f && cp %%p %s/%%f" % (path, path)
         return settings
 
     def _settings_differ(self, node, upstream, archive=True):
@@ -960,7 +968,7 @@ class PostgresqlDriver(Driver):
             with open(auto, encoding="utf-8") as handle:
                 text = handle.read()
             self._write_file(self.primary, auto, pgconf.apply(
-                text, {"restore_command": "cp %s/%%f %%p" % self.primary["archive_dir"]}))
+                text, {"restore_command": "cp %s/%%f %%p" % _command_path(self.primary["archive_dir"])}))
             rewind_args.append("--restore-target-wal")
         res = self._run_pg(self.primary, "pg_rewind", rewind_args, env=env, check=False)
         output = (res.stdout or "") + (res.stderr or "")
@@ -994,7 +1002,7 @@ class PostgresqlDriver(Driver):
         # WAL the new primary no longer holds comes from the recovery site's archive (new timeline)
         # or from the old primary's own archive (the old timeline before the divergence)
         sources = [d for d in ((self.pair.get("archive") or {}).get("path"), self.primary.get("archive_dir")) if d]
-        extra = {"restore_command": " || ".join("cp %s/%%f %%p" % d for d in sources)} if sources else {}
+        extra = {"restore_command": " || ".join("cp %s/%%f %%p" % _command_path(d) for d in sources)} if sources else {}
         self._configure(follower, self.standby, archive=False, reset=reset)
         if extra:
             auto = os.path.join(follower["data_dir"], "postgresql.auto.conf")
@@ -1116,7 +1124,7 @@ class PostgresqlDriver(Driver):
             if os.path.exists(os.path.join(data_dir, stale)):
                 os.unlink(os.path.join(data_dir, stale))
         settings = {"port": port, "listen_addresses": listen_addresses,
-                    "restore_command": "cp %s/%%f %%p" % arch, "recovery_target_action": "promote",
+                    "restore_command": "cp %s/%%f %%p" % _command_path(arch), "recovery_target_action": "promote",
                     "recovery_target_time": target_time, "recovery_target_lsn": target_lsn,
                     "recovery_target_name": target_name, "archive_mode": "off",
                     "cluster_name": "%s_pitr" % self.app_name}

@@ -112,3 +112,9 @@ def test_a_file_system_error_is_a_failure_not_a_traceback(tmp_path, capsys):
     result = _run(replication, _rsync_pair(tmp_path, target={"path": str(blocker / "tgt")}), capsys)
     assert result["failed"] and "state=present of pair fs failed" in result["msg"], result["msg"]
     assert str(blocker) in result["msg"]
+
+
+def test_negative_snapshots_are_refused_before_anything_runs(tmp_path, capsys):
+    result = _run(replication, _rsync_pair(tmp_path, snapshots=-1), capsys)
+    assert result["failed"] and result["msg"].startswith("snapshots:") and result["commands"] == []
+    assert not (tmp_path / "tgt").exists()

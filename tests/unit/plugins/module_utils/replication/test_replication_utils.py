@@ -222,3 +222,10 @@ def test_outcome_and_info_schema():
 def test_apply_rejects_unknown_state():
     with pytest.raises(InvalidInput):
         Driver({"name": "p"}, runner=None).apply("sideways")
+
+
+def test_archive_paths_are_quoted_for_the_shell_and_for_postgresql():
+    from ansible_collections.continuity.recovery.plugins.module_utils.replication.postgresql import _command_path
+    assert _command_path("/srv/wal/paydb") == "/srv/wal/paydb"          # unchanged: no setting churn
+    assert _command_path("/srv/wal dir") == "'/srv/wal dir'"
+    assert _command_path("/srv/100%") == "/srv/100%%"
