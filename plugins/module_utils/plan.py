@@ -1002,6 +1002,14 @@ def _recovery_ip_problem(ip: Any, index: int, net: dict) -> str | None:
     return None
 
 
+def _dns_of_another(ip: Any, index: int, networks: list) -> str | None:
+    """Why ``ip`` collides with a DNS server another network names (its own: _recovery_ip_problem)."""
+    for other, net in enumerate(networks):
+        if other != index and net and ip in (net["dns_servers"] or []):
+            return f"recovery_ip {ip} is a DNS server of {_ref('networks', other, net['name'])}"
+    return None
+
+
 def _readdressing(rep: _Report, networks: list | None, tiers: list | None) -> None:
     """Explicit VM addresses and networks: inside, not reserved, no collisions; prefix rule.
 
@@ -1043,7 +1051,8 @@ def _explicit_vm(rep: _Report, vm: dict, networks: list, by_name: dict[str, int]
         return
     index, net = found
     explicit.setdefault(index, []).append(vm)
-    problem = _recovery_ip_problem(vm["recovery_ip"], index, net)
+    problem = _recovery_ip_problem(vm["recovery_ip"], index, net) or _dns_of_another(vm["recovery_ip"], index,
+                                                                                    networks)
     if problem:
         rep.add(vm["_path"] + ".recovery_ip", problem)
         return

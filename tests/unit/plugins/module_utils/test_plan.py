@@ -214,6 +214,12 @@ BROKEN = [
         "tiers[2].vms[4].recovery_ip: recovery_ip 192.168.20.255 is the broadcast address of recovery_subnet "
         "192.168.20.0/24 of networks[1] (dmz)",
     ]),
+    ("recovery_ip_is_the_dns_server_another_network_names", [
+        ("networks[1].dns_servers", ["10.20.0.53", "10.20.0.54"]),
+        ("tiers[2].vms[0]", {"name": "web01", "recovery_ip": "10.20.0.54"}),
+    ], [
+        "tiers[2].vms[0].recovery_ip: recovery_ip 10.20.0.54 is a DNS server of networks[1] (dmz)",
+    ]),
     ("cycle_through_default_dependencies", [("tiers[0].depends_on", ["web"])], [
         f"tiers[0].depends_on[0]: dependency cycle data -> web -> app -> data; {EARLIER}",
     ]),
