@@ -44,7 +44,7 @@ options:
     type: path
     required: true
   port:
-    description: Port the clone listens on (must be free for a new clone).
+    description: Port the clone listens on (1-65535, must be free for a new clone; checked before anything is copied).
     type: int
     required: true
   listen_addresses:
@@ -52,13 +52,20 @@ options:
     type: str
     default: 127.0.0.1
   target_time:
-    description: Recover up to this time (C(recovery_target_time), for example V(2026-11-23 18:59:00+00)).
+    description:
+      - Recover up to this time (C(recovery_target_time)) - an ISO 8601 time stamp, for example
+        V(2026-11-23 18:59:00+00), optionally followed by a time zone name (V(2026-11-23 18:59:00 Europe/Helsinki)).
+      - Checked before anything is copied; a malformed one fails naming O(target_time).
     type: str
   target_lsn:
-    description: Recover up to this WAL position (C(recovery_target_lsn), for example V(0/3000060)).
+    description:
+      - Recover up to this WAL position (C(recovery_target_lsn), for example V(0/3000060)).
+      - Checked before anything is copied; a malformed one fails naming O(target_lsn).
     type: str
   target_name:
-    description: Recover up to this named restore point (C(pg_create_restore_point)).
+    description:
+      - Recover up to this named restore point (C(pg_create_restore_point)), at most 63 bytes.
+      - Checked before anything is copied; a longer one fails naming O(target_name).
     type: str
   base_backup:
     description: Name of the base backup under O(archive.path)C(/base/) to start from (default the newest).
@@ -66,7 +73,10 @@ options:
   count_tables:
     description:
       - With O(state=present), tables (C([schema.]table), schema C(public) by default) whose rows are counted
-        in the clone and returned in RV(rows) - the row check of a drill. A table missing in the clone fails.
+        in the clone and returned in RV(rows) - the row check of a drill.
+      - Each name is checked before anything is copied (a name that is not C([schema.]table) fails naming
+        O(count_tables)), also in check mode; whether the table exists can only be seen in the recovered
+        clone - a table missing there fails after the clone was made (it stays, O(state=absent) removes it).
     type: list
     elements: str
     default: []
@@ -242,6 +252,7 @@ def main():
         if p["engine"] != "postgresql":
             raise InvalidInput("database_clone needs a pair with engine postgresql, got %s" % p["engine"])
         target = cl.target_of(p["target_time"], p["target_lsn"], p["target_name"])
+        cl.check_inputs(p["port"], p["count_tables"])
         result["target"] = dict(target, description=cl.describe_target(target))
         driver = rargs.make_driver(p, check_mode=module.check_mode)
         result.update(queries=driver.queries, commands=driver.runner.commands)

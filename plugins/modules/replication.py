@@ -15,7 +15,11 @@ description:
   - V(present) establishes the pair. C(postgresql) - a physical replication slot on the primary,
     the standby seeded with C(pg_basebackup), its C(primary_conninfo)/C(primary_slot_name) written,
     started, and streaming verified on the primary. A slot that lost WAL (the buffer overflowed) is
-    dropped and the standby re-seeded, saying why in RV(reseed_reason). C(rsync) - the initial full copy.
+    dropped and the standby re-seeded, saying why in RV(reseed_reason). With O(archive), a base backup of the
+    standby is kept in O(archive.path)C(/base/) for point-in-time recovery, without C(primary_conninfo) and
+    C(primary_slot_name) (the replication password stays in the standby's own C(postgresql.auto.conf)); a
+    base backup kept there by an earlier version with them is stripped. C(rsync) - the initial full copy (and
+    a snapshot when O(snapshots) > 0).
   - V(present) with C(rsync) on a pair that was promoted and reversed - the cut back - a final reverse delta
     (nothing written at the recovery site is lost), then the source is authoritative again, direction forward,
     a forward delta and a snapshot; refused when the pair was promoted but never reversed.

@@ -101,6 +101,27 @@ def test_postgresql_pair_lifecycle(private_pair, tmp_path):
     assert refused["failed"] and "paused" in refused["msg"]
     assert _r(run, "resumed")["changed"] and _r(run, "resumed again")["changed"] is False
 
+    # a setting of the running standby changed by hand: check mode says it restarts, as the real run does
+    auto = os.path.join(standby.data_dir, "postgresql.auto.conf")
+    with open(auto, encoding="utf-8") as handle:
+        text = handle.read()
+    assert "cluster_name = 'itest_standby'" in text
+    with open(auto, "w", encoding="utf-8") as handle:
+        handle.write(text.replace("cluster_name = 'itest_standby'", "cluster_name = 'renamed_by_hand'"))
+    run = _run(tmp_path, "a2", [
+        dict(_t("settings check", state="present"), check_mode=True),
+        _t("settings", state="present"),
+        _t("settings again", state="present"),
+    ], pair)
+    assert run.rc == 0, run.stdout[-4000:]
+    check, real = _r(run, "settings check"), _r(run, "settings")
+    assert check["actions"] == ["write standby settings (primary_conninfo, primary_slot_name, port)",
+                                "restart standby to apply settings",
+                                "start standby %s:%s" % (standby.endpoint()["host"], standby.port)], check["actions"]
+    assert real["actions"] == check["actions"] and real["status"]["link"]["state"] == "connected"
+    assert not [c for c in check["commands"] if "pg_ctl" in c]
+    assert _r(run, "settings again")["changed"] is False
+
     with primary.connect() as conn:
         conn.execute("INSERT INTO payments (amount) SELECT 3.25 FROM generate_series(1, 1000)")
         before = sb.fingerprint(conn)
@@ -203,6 +224,9 @@ def test_rsync_pair_lifecycle(lab, tmp_path):
     check = _r(run, "synced check")
     assert check["changed"] and check["transfer"]["bytes_sent"] is None
     synced = _r(run, "synced")
+    # check mode reports the snapshot too (its name is the time of the run)
+    kinds = [a.split()[0] for a in synced["actions"]]
+    assert [a.split()[0] for a in check["actions"]] == kinds == ["delta:", "snapshot"], check["actions"]
     assert synced["changed"] and synced["transfer"]["method"] == "rsync delta"
     assert 65536 <= synced["transfer"]["literal_data"] < 4 * 65536           # the changed block, not the file
     assert synced["transfer"]["bytes_sent"] < 1024 * 1024

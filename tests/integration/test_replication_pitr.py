@@ -43,6 +43,14 @@ def test_point_in_time_recovery_into_its_own_instance(clusters):
     assert any(a.startswith("base backup of the standby") for a in outcome.actions)
     assert len(driver.base_backups()) == 1
     assert PostgresqlDriver(pair, Runner(), timeout=120).apply("present").actions == []
+    # the replication password is in the standby's own postgresql.auto.conf, never in the kept base backup
+    kept = os.path.join(standby.archive_dir, "base", driver.base_backups()[0])
+    assert _files_holding(kept, sb.REPL_PASSWORD) == []
+    with open(os.path.join(kept, "postgresql.auto.conf"), encoding="utf-8") as handle:
+        assert "primary_conninfo" not in handle.read()
+    assert sorted(os.listdir(os.path.join(standby.archive_dir, "base"))) == driver.base_backups()  # no partial
+    with open(os.path.join(standby.data_dir, "postgresql.auto.conf"), encoding="utf-8") as handle:
+        assert sb.REPL_PASSWORD in handle.read()
 
     with primary.connect() as conn:
         conn.execute("INSERT INTO payments (amount, note) SELECT 9, 'good' FROM generate_series(1, 100)")
@@ -70,3 +78,17 @@ def test_point_in_time_recovery_into_its_own_instance(clusters):
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
     with primary.connect() as conn:                                    # production untouched
         assert sb.fingerprint(conn)[0] == 100
+
+
+def _files_holding(root, text):
+    """Files under ``root`` whose bytes contain ``text`` (relative paths)."""
+    found = []
+    for base, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(base, name)
+            if os.path.islink(path):
+                continue
+            with open(path, "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(os.path.relpath(path, root))
+    return found

@@ -19,8 +19,10 @@ functions, unit-tested in tests/unit/plugins/module_utils/replication/test_clone
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import shutil
 import socket
 
@@ -34,19 +36,59 @@ _CANARY_SQL = (
 )
 _CANARY_EXISTS_SQL = "SELECT pg_catalog.to_regclass('public.continuity_recovery_canary') IS NOT NULL AS e"
 _REGCLASS_SQL = "SELECT pg_catalog.to_regclass(%s) IS NOT NULL AS e"
+_LSN = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
+# a time zone after the time stamp: a name (UTC, Europe/Helsinki) or a numeric offset (+02, -05:30)
+_ZONE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*|[+-]\d{1,2}(?::?\d{2})?)$")
+MAX_TARGET_NAME = 63  # recovery_target_name: shorter than MAXFNAMELEN (64)
 
 
 def marker_path(data_dir):
     return data_dir.rstrip("/") + MARKER_SUFFIX
 
 
+def _is_time(text):
+    """Whether ``text`` is an ISO 8601 time stamp, optionally followed by a time zone (name or offset)."""
+    candidates = [text]
+    if " " in text:
+        stamp, zone = text.rsplit(" ", 1)
+        if _ZONE.match(zone):
+            candidates.append(stamp)
+    for stamp in candidates:
+        try:
+            datetime.datetime.fromisoformat(stamp.strip())
+            return True
+        except ValueError:
+            continue
+    return False
+
+
 def target_of(target_time=None, target_lsn=None, target_name=None):
-    """The recovery target as a dict; all None means ``latest`` (everything in the archive)."""
+    """The recovery target as a dict; all None means ``latest`` (everything in the archive).
+
+    Each target is checked here, before anything is copied: PostgreSQL would refuse a malformed one only
+    when the clone starts."""
     given = {k: v for k, v in (("time", target_time), ("lsn", target_lsn), ("name", target_name)) if v}
     if len(given) > 1:
         raise InvalidInput("only one of target_time, target_lsn, target_name may be set, got %s"
                            % ", ".join("target_" + k for k in sorted(given)))
+    if target_time and not _is_time(target_time.strip()):
+        raise InvalidInput("target_time: %r is not a time stamp (ISO 8601, for example 2026-11-23 18:59:00+00, "
+                           "optionally followed by a time zone name)" % target_time)
+    if target_lsn and not _LSN.match(target_lsn.strip()):
+        raise InvalidInput("target_lsn: %r is not a WAL position (for example 0/3000060)" % target_lsn)
+    if target_name and len(target_name.encode("utf-8")) > MAX_TARGET_NAME:
+        raise InvalidInput("target_name: %r is longer than %d bytes (a restore point name is shorter)"
+                           % (target_name, MAX_TARGET_NAME))
     return {"time": target_time or None, "lsn": target_lsn or None, "name": target_name or None}
+
+
+def check_inputs(port, tables=()):
+    """Refuse, before anything is copied, the inputs the clone would trip over only once recovered:
+    ``port`` out of range, a name of ``tables`` (count_tables) that is not ``[schema.]table``."""
+    if not 1 <= int(port) <= 65535:
+        raise InvalidInput("port: %s is not a TCP port (1-65535)" % port)
+    for name in tables or ():
+        quote_table(name)
 
 
 def describe_target(target):

@@ -34,6 +34,8 @@ from ansible_collections.continuity.recovery.plugins.module_utils.replication im
 from ansible_collections.continuity.recovery.plugins.module_utils.replication.base import Driver, empty_info
 
 FENCE_MARKER = "continuity.recovery.fence"
+# the standby settings a kept base backup must not carry: primary_conninfo holds the replication password
+BASE_BACKUP_RESET = ("primary_conninfo", "primary_slot_name")
 DEFAULT_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/14/bin")
 
 _SLOT_SQL = (
@@ -404,21 +406,30 @@ class PostgresqlDriver(Driver):
             outcome.act("seed standby %s with pg_basebackup from %s" % (data_dir, self._endpoint(self.primary)))
             if not self.check_mode:
                 outcome.transfer = self._basebackup(self.standby, self.primary)
+        restart = False
         if seed or self._settings_differ(self.standby, self.primary):
+            # a running standby reads the new settings only when restarted (check mode says so too)
+            restart = not seed and bool(self._running_pid(data_dir))
             if not seed:
                 outcome.act("write standby settings (primary_conninfo, primary_slot_name, port)")
+            if restart:
+                outcome.act("restart standby to apply settings")
             if not self.check_mode:
                 self._configure(self.standby, self.primary)
-                if not seed and self._running_pid(data_dir):
-                    outcome.act("restart standby to apply settings")
+                if restart:
                     self._stop(self.standby)
-        if seed or not self._running_pid(data_dir):
+        if seed or restart or not self._running_pid(data_dir):
             outcome.act("start standby %s" % self._endpoint(self.standby))
             if not self.check_mode:
                 self._start(self.standby)
         arch = (self.pair.get("archive") or {}).get("path")
         if arch and not self.base_backups():
             outcome.act("base backup of the standby into %s/base for point-in-time recovery" % arch)
+        for name in self._base_backups_with_upstream():
+            outcome.act("remove primary_conninfo and primary_slot_name (the replication password) from the kept "
+                        "base backup %s/base/%s" % (arch, name))
+            if not self.check_mode:
+                self._strip_upstream(os.path.join(arch, "base", name))
         if not self.check_mode:
             what = "standby %s streaming from %s" % (self._endpoint(self.standby), self._endpoint(self.primary))
             sender = self.wait_until(what, self._streaming(self.primary))
@@ -1084,19 +1095,52 @@ class PostgresqlDriver(Driver):
         base = os.path.join(arch, "base") if arch else None
         if not base or not os.path.isdir(base):
             return []
-        return sorted(n for n in os.listdir(base) if os.path.exists(os.path.join(base, n, "PG_VERSION")))
+        return sorted(n for n in os.listdir(base)
+                      if not n.startswith(".") and os.path.exists(os.path.join(base, n, "PG_VERSION")))
+
+    def _base_backups_with_upstream(self):
+        """Kept base backups whose postgresql.auto.conf still holds the standby's upstream settings
+        (primary_conninfo carries the replication password): taken before they were stripped."""
+        arch = (self.pair.get("archive") or {}).get("path")
+        out = []
+        for name in self.base_backups():
+            try:
+                with open(os.path.join(arch, "base", name, "postgresql.auto.conf"), encoding="utf-8") as handle:
+                    current = pgconf.parse(handle.read())
+            except OSError:
+                continue
+            if any(key in current for key in BASE_BACKUP_RESET):
+                out.append(name)
+        return out
+
+    def _strip_upstream(self, path):
+        """Remove the standby's upstream settings from the postgresql.auto.conf of the base backup in ``path``:
+        the replication password stays in the standby's own file only (a clone sets its own settings)."""
+        auto = os.path.join(path, "postgresql.auto.conf")
+        if not os.path.exists(auto):
+            return
+        with open(auto, encoding="utf-8") as handle:
+            text = handle.read()
+        self._write_file(self.standby, auto, pgconf.apply(text, {}, reset=BASE_BACKUP_RESET))
 
     def _base_backup_at_recovery_site(self, arch):
+        """pg_basebackup of the standby into ``<arch>/base/<UTC time>``, taken into a hidden directory, stripped
+        of the upstream settings (the replication password), then renamed: a listed base backup is complete."""
         base = os.path.join(arch, "base")
         if not os.path.isdir(base):
             os.makedirs(base, mode=0o700)
             self._chown(self.standby, base)
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        partial = os.path.join(base, ".%s.partial" % name)
+        if os.path.lexists(partial):
+            shutil.rmtree(partial)  # the remains of an interrupted run
         env = self._client_env(self.pair.get("replication_password"))
         self._run_pg(self.standby, "pg_basebackup", [
-            "-D", os.path.join(base, name), "-h", self.standby["host"], "-p", str(self.standby["port"]),
+            "-D", partial, "-h", self.standby["host"], "-p", str(self.standby["port"]),
             "-U", self.pair.get("replication_user") or "postgres", "-X", "fetch", "-c", "fast", "-w", "--no-sync"],
             env=env)
+        self._strip_upstream(partial)
+        os.rename(partial, os.path.join(base, name))
         return {"path": os.path.join(base, name)}
 
     def recover_to(self, data_dir, port, target_time=None, target_lsn=None, target_name=None, base=None,

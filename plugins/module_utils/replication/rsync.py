@@ -176,20 +176,29 @@ class RsyncDriver(Driver):
                 raise TaskFailed("cannot give %s its own inode (a snapshot shares it and must not change): %s"
                                  % (path, exc)) from exc
 
+    def _snapshots(self):
+        if not os.path.isdir(self.snapshot_dir):
+            return []
+        return sorted(n for n in os.listdir(self.snapshot_dir) if not n.startswith("."))
+
     def _snapshot(self, outcome, state):
+        """A hard-link snapshot of the target, then the oldest pruned to ``snapshots``; in check mode the same
+        actions are reported (the snapshot under the name it would have now) and nothing is made or removed."""
         if not self.keep:
             return
-        os.makedirs(self.snapshot_dir, mode=0o700, exist_ok=True)
         name = snapshot_name()
-        dest = os.path.join(self.snapshot_dir, name)
-        self.runner.run(["cp", "-al", self.target, dest], timeout=self.timeout)
         outcome.act("snapshot %s (hard links)" % name)
-        state.setdefault("snapshots", []).append(name)
-        existing = sorted(n for n in os.listdir(self.snapshot_dir) if not n.startswith("."))
+        if not self.check_mode:
+            os.makedirs(self.snapshot_dir, mode=0o700, exist_ok=True)
+            self.runner.run(["cp", "-al", self.target, os.path.join(self.snapshot_dir, name)], timeout=self.timeout)
+            state.setdefault("snapshots", []).append(name)
+        existing = sorted(set(self._snapshots()) | {name})
         for old in existing[:-self.keep] if len(existing) > self.keep else []:
-            shutil.rmtree(os.path.join(self.snapshot_dir, old))
             outcome.act("prune snapshot %s (retention %d)" % (old, self.keep))
-        state["snapshots"] = sorted(n for n in os.listdir(self.snapshot_dir) if not n.startswith("."))
+            if not self.check_mode:
+                shutil.rmtree(os.path.join(self.snapshot_dir, old))
+        if not self.check_mode:
+            state["snapshots"] = self._snapshots()
 
     # ------------------------------------------------------------- states
     def state_present(self, outcome):
@@ -203,6 +212,7 @@ class RsyncDriver(Driver):
         state = state or {}
         outcome.act("initial full copy %s -> %s" % (self.source, self.target))
         if self.check_mode:
+            self._snapshot(outcome, state)
             return
         os.makedirs(self.target, exist_ok=True)
         started = utcnow()
@@ -235,6 +245,9 @@ class RsyncDriver(Driver):
             self.source, self.source, self.target))
         outcome.details["cut_back"] = {"final_reverse_delta": final, "final_reverse_transfer": reverse_transfer}
         if self.check_mode:
+            # after the final reverse delta the source equals the target: the forward delta finds nothing, the
+            # snapshot follows whatever it finds
+            self._snapshot(outcome, state)
             return
         state.update(authoritative="source", direction="forward", held=False, failed_back_at=utcnow())
         self.save(state)  # the source is authoritative from here, whatever follows
@@ -284,9 +297,9 @@ class RsyncDriver(Driver):
             raise InvalidInput("the target of pair %s is authoritative (promoted): a forward sync would overwrite "
                                "it; use state=reversed" % self.pair["name"])
         changed = self._run_transfer(outcome, state, "delta", self._src(), self.target, self._forward_args())
+        if changed:
+            self._snapshot(outcome, state)
         if not self.check_mode:
-            if changed:
-                self._snapshot(outcome, state)
             self.save(state)  # last_run also records a delta that found nothing (not a change of the pair)
 
     def state_promoted(self, outcome):

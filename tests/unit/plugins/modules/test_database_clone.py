@@ -76,3 +76,44 @@ def test_a_foreign_directory_is_never_removed(tmp_path, capsys):
 def test_absent_without_a_clone_changes_nothing(tmp_path, capsys):
     result = _run(_pair(tmp_path, state="absent"), capsys)
     assert result["changed"] is False and result["actions"] == [] and not result.get("failed")
+
+
+def _with_base_backup(tmp_path):
+    """An archive holding a base backup, and server programs that cannot run: whatever gets past the input checks
+    copies the backup into the clone's directory (and fails to start it)."""
+    base = tmp_path / "archive" / "base" / "20261123T180000Z"
+    base.mkdir(parents=True)
+    (base / "PG_VERSION").write_text("15\n")
+    (base / "postgresql.auto.conf").write_text("port = '5433'\n")
+    return {"standby": {"host": "127.0.0.1", "password": "s3cret-standby", "bin_dir": str(tmp_path / "no-bin")}}
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("bad, field", [
+    ({"target_lsn": "0/XYZ"}, "target_lsn"),
+    ({"target_lsn": "3000060"}, "target_lsn"),
+    ({"target_time": "yesterday"}, "target_time"),
+    ({"target_time": "2026-13-01 00:00:00+00"}, "target_time"),
+    ({"target_name": "x" * 64}, "target_name"),
+    ({"count_tables": ["payments", "a.b.c"]}, "count_tables"),
+    ({"count_tables": [".payments"]}, "count_tables"),
+    ({"port": 0}, "port"),
+    ({"port": 70000}, "port"),
+])
+def test_every_input_is_checked_before_anything_is_copied(tmp_path, capsys, bad, field, check_mode):
+    args = _pair(tmp_path, **_with_base_backup(tmp_path))
+    args.update(bad, _ansible_check_mode=check_mode)
+    result = _run(args, capsys)
+    assert result["failed"] and result["msg"].startswith(field + ":"), result["msg"]
+    assert result["actions"] == [] and result["commands"] == [] and result["changed"] is False
+    assert not os.path.lexists(tmp_path / "clone")
+    assert not os.path.exists(str(tmp_path / "clone") + ".continuity-clone.json")
+
+
+def test_well_formed_inputs_pass_the_checks(tmp_path, capsys):
+    args = _pair(tmp_path, target_lsn="0/3000060", count_tables=["payments", "sales.orders"], port=5440,
+                 _ansible_check_mode=True, **_with_base_backup(tmp_path))
+    result = _run(args, capsys)
+    assert not result.get("failed"), result["msg"]
+    assert result["changed"] and result["actions"][0].startswith("copy base backup 20261123T180000Z")
+    assert result["target"]["lsn"] == "0/3000060" and not os.path.lexists(tmp_path / "clone")

@@ -103,3 +103,35 @@ def test_log_tail(tmp_path):
     assert cl.log_tail(str(log), lines=2) == "line 18\nline 19"
     assert cl.log_tail(str(tmp_path / "missing.log")) is None
     assert cl.log_tail(None) is None
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"target_time": "2026-11-23 18:59:00+00"}, {"target_time": "2026-12-01 06:44:43.123456+00"},
+    {"target_time": "2026-11-23T18:59:00Z"}, {"target_time": "2026-11-23 18:59:00 Europe/Helsinki"},
+    {"target_time": "2026-11-23 18:59:00 UTC"}, {"target_time": "2026-11-23"},
+    {"target_lsn": "0/3000060"}, {"target_lsn": "16/B374D848"}, {"target_name": "before_batch"},
+    {"target_name": "n" * 63},
+])
+def test_target_accepts_what_postgresql_accepts(kwargs):
+    target = cl.target_of(**kwargs)
+    assert [v for v in target.values() if v] == list(kwargs.values())
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"target_time": "now"}, "target_time"), ({"target_time": "23/11/2026 18:59"}, "target_time"),
+    ({"target_time": "2026-11-23 25:00:00+00"}, "target_time"), ({"target_time": "garbage UTC"}, "target_time"),
+    ({"target_lsn": "0/3000060/1"}, "target_lsn"), ({"target_lsn": "G/1"}, "target_lsn"),
+    ({"target_lsn": "123456789/0"}, "target_lsn"), ({"target_name": "n" * 64}, "target_name"),
+])
+def test_target_refuses_a_malformed_one_naming_the_field(kwargs, field):
+    with pytest.raises(InvalidInput, match="^%s: " % field):
+        cl.target_of(**kwargs)
+
+
+def test_check_inputs():
+    cl.check_inputs(5440, ["payments", "sales.orders"])
+    cl.check_inputs(1, [])
+    with pytest.raises(InvalidInput, match="^port: 65536 "):
+        cl.check_inputs(65536)
+    with pytest.raises(InvalidInput, match="^count_tables: 'a.b.c' "):
+        cl.check_inputs(5440, ["payments", "a.b.c"])
