@@ -241,7 +241,9 @@ def recovery_address(vm: Any, primary_ip: Any, networks: Iterable[Mapping[str, A
     given); ``networks`` the plan's network map.
 
     :returns: ``{ip, prefix_length, netmask, subnet, gateway, dns_servers, network}``
-    :raises InvalidInput: the address cannot be computed (message says why).
+    :raises InvalidInput: the address cannot be computed (message says why),
+        also when an explicit ``recovery_ip`` is the network or broadcast
+        address of its recovery subnet.
     """
     networks = list(networks)
     name, recovery_ip, network_name = _vm_fields(vm)
@@ -252,6 +254,10 @@ def recovery_address(vm: Any, primary_ip: Any, networks: Iterable[Mapping[str, A
         if address.version != subnet.version or address not in subnet:
             raise InvalidInput(f"recovery_ip {address} of VM {_show(name)} is outside recovery subnet {subnet}",
                                vm=name)
+        role = reserved_role(address, subnet)
+        if role:
+            raise InvalidInput(f"recovery_ip {address} of VM {_show(name)} is the {role} of recovery subnet "
+                               f"{subnet}, not a host address", vm=name)
         ip = str(address)
     else:
         try:

@@ -21,6 +21,10 @@ description:
     network map and missing replica disks attached, it is re-addressed by guest
     customization (address computed from the subnet map, or the plan's explicit
     C(recovery_ip)), powered on, and the module waits until the guest reports the new IP.
+    The VMs of a tier are powered on by one C(PowerOnMultiVM) that overrides a DRS automation
+    level of manual or partially automated (C(OverrideAutomationLevel=fullyAutomated)); a VM
+    vCenter does not attempt to power on (not attempted, or only a DRS recommendation) fails at
+    once with the reason.
   - V(drill) - never touches a production VM. The replica is registered at the recovery site
     (if not yet - a VM of the same name without the marker counts as the replica only when it is
     powered off and registered from the replica path), snapshotted, and a linked clone named
@@ -41,13 +45,18 @@ description:
     production VM back on DHCP or without its default route. The connection
     options are the recovery vCenter; the primary vCenter is O(primary).
   - Everything is checked before anything changes - unknown VMs, portgroups missing at the
-    target site, addresses outside their subnet, datastores without replica, any datastore a
+    target site, addresses outside their subnet or on its network or broadcast address, a
+    recovered address that is a recovery gateway or DNS server or that another VM gets (a VM of
+    the selection, or of another tier of O(plan) whose address is known - its explicit
+    C(recovery_ip), or its record in O(baseline)), datastores without replica, any datastore a
     VM has files on (configuration or disk; its replica) or O(drill_datastore) not mounted on
     the target cluster, an unmarked VM of the same name at the recovery site that a drill
     would take for the replica although it runs or is registered from another path - and
     every problem is reported at once in RV(problems), each naming its field.
   - A VM that fails a step is left as it is and reported in RV(failed_vms); the other VMs of
-    its tier finish; later tiers do not start. A rerun resumes - a VM already registered,
+    its tier finish; later tiers do not start. A read or wait that fails in the middle of a tier
+    (connection lost, session expired) fails the VMs of that tier not failed yet with the error;
+    the result still carries RV(vms), RV(tiers) and RV(timeline) of what was done. A rerun resumes - a VM already registered,
     reconciled and running with its expected IP is left alone and reported unchanged.
 author:
   - continuity.recovery engineers (@continuity-recovery)

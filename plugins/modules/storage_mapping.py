@@ -18,8 +18,13 @@ description:
     implement C(RemoveDatastore) - there the first unmount fails and nothing is unmounted.
   - VMFS replicas (C(mount.type=vmfs), C(volume_label), C(resolution) V(resignature) or
     V(force_mount)) are presented by rescanning the hosts' HBAs, finding the unresolved VMFS
-    volume with that original label and resignaturing or force-mounting it. The module first
-    checks that the endpoint offers those calls and fails clearly, before any change, when it
+    volume with that original label and resignaturing or force-mounting it on the first host of
+    the cluster that reports it. The resignature task is awaited and its fault, or a force-mount's
+    per-volume fault, fails the module. The resignatured C(snap-*) datastore is renamed to the
+    entry's C(recovery) name (a force-mounted one keeps its label), then every other host of the
+    cluster rescans (HBAs, then VMFS) and mounts it. A rerun does only what is left - it renames a
+    C(snap-*) copy an interrupted run left, or rescans the hosts that do not mount it yet. The module
+    first checks that the endpoint offers those calls and fails clearly, before any change, when it
     does not (the vCenter simulator does not).
   - Reads in a constant number of API calls; check mode reports exactly which hosts would mount
     or unmount what. Idempotent.
@@ -116,7 +121,7 @@ vcenter_calls:
 
 from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput, RecoveryError
-from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import inventory, presentation
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import inventory, presentation, tasks
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.cutover import strip_derived
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.module_base import VsphereModule
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import fault_message
@@ -125,6 +130,9 @@ try:
     from pyVmomi import vim, vmodl
 except ImportError:  # pragma: no cover - reported by the module base
     vim = vmodl = None
+
+VMFS_TASK_TIMEOUT = 900
+"""Seconds a VMFS resignature or a datastore rename may take."""
 
 
 class StorageMapping(VsphereModule):
@@ -139,6 +147,9 @@ class StorageMapping(VsphereModule):
             datacenter=dict(type="str"),
             cluster=dict(type="str"),
         )
+
+    def http_timeout(self) -> float:
+        return 300  # RescanAllHba answers only once the host's HBAs are rescanned (VMFS presentation)
 
     def run(self, session) -> dict:
         params = self.params
@@ -184,7 +195,7 @@ class StorageMapping(VsphereModule):
             fail(["cluster: cluster %r not found in datacenter %r" % (cluster, datacenter)])
         hosts = [h for h in rows[vim.HostSystem] if h.get("parent") == clusters[0]["_moid"]]
         datastores = rows[vim.Datastore]
-        self._datastores = datastores
+        self._datastores, self._dc = datastores, dc
         if params["state"] == "present":
             return self.present(session, entries, hosts, datastores)
         return self.absent(session, entries, hosts, datastores,
@@ -205,7 +216,8 @@ class StorageMapping(VsphereModule):
         if changed and not self.module.check_mode:
             for entry in plan:
                 if entry["type"] == "vmfs":
-                    self.present_vmfs(session, entry, hosts)
+                    if entry["hosts_to_mount"]:
+                        self.present_vmfs(session, entry, hosts)
                     continue
                 mount = entry["mount"]
                 spec = vim.host.NasVolume.Specification(
@@ -224,24 +236,67 @@ class StorageMapping(VsphereModule):
         return {"changed": changed, "datastores": public(plan)}
 
     def present_vmfs(self, session, entry, hosts) -> None:
-        """Rescan, find the unresolved volume, resignature or force-mount it (real vCenters only)."""
-        host = hosts[0]
-        storage_system = host_obj(session, host, "configManager.storageSystem")
-        session.call(storage_system.RescanAllHba)
-        session.call(storage_system.RescanVmfs)
-        unresolved = inventory.to_plain(session.call(storage_system.QueryUnresolvedVmfsVolume))
+        """Resolve the replica's VMFS volume on one host, name it, rescan the other hosts (real vCenters only).
+
+        The first host of ``hosts_to_mount`` that reports the unresolved volume after a rescan resolves it:
+        resignature (the task is awaited: its fault fails the run) or force-mount (every volume's fault is
+        checked). The resignatured ``snap-*`` datastore is renamed to the entry's recovery name, then every
+        other host that does not mount it yet rescans (HBAs, then VMFS) and mounts it. A rerun does only
+        what is left: it renames a ``snap-*`` copy an interrupted run left, or only rescans.
+        """
+        label, name = entry["mount"]["volume_label"], entry["name"]
         existing = [d.get("name") for d in self._datastores]
-        decision = presentation.vmfs_plan(entry, unresolved or [], existing)
+        copies = presentation.resignatured_copies(label, self._datastores)
+        todo = [h for h in hosts if h["name"] in entry["hosts_to_mount"]]
+        resolver, decision = None, {"action": "none"}
+        for host in todo if name not in existing else []:
+            storage_system = host_obj(session, host, "configManager.storageSystem")
+            rescan(session, host)
+            try:
+                unresolved = inventory.to_plain(session.call(storage_system.QueryUnresolvedVmfsVolume))
+            except vmodl.MethodFault as exc:
+                raise RecoveryError("%s: querying the unresolved VMFS volumes of host %s failed: %s"
+                                    % (entry["path"], host["name"], fault_message(exc))) from None
+            resolver, decision = host, presentation.vmfs_plan(dict(entry, recovery=name), unresolved or [], existing,
+                                                              copies)
+            if decision["action"] != "missing":
+                break
+        what = "%s: VMFS volume %r on host %s" % (entry["path"], label, resolver and resolver["name"])
         if decision["action"] == "resignature":
-            system = host_obj(session, host, "configManager.datastoreSystem")
+            system = host_obj(session, resolver, "configManager.datastoreSystem")
             spec = vim.host.UnresolvedVmfsResignatureSpec(extentDevicePath=decision["extent_paths"])
-            session.call(system.ResignatureUnresolvedVmfsVolume_Task, resolutionSpec=spec)
+            result = await_task(session, lambda: system.ResignatureUnresolvedVmfsVolume_Task(resolutionSpec=spec),
+                                "resignaturing " + what)
+            datastore = getattr(result, "result", None) or self.new_copy(session, label, copies, what)
+            rename(session, datastore, name, entry["path"])
         elif decision["action"] == "force_mount":
             spec = vim.host.UnresolvedVmfsResolutionSpec(extentDevicePath=decision["extent_paths"],
                                                          uuidResolution="forceMount")
-            session.call(storage_system.ResolveMultipleUnresolvedVmfsVolumes, resolutionSpec=[spec])
+            storage_system = host_obj(session, resolver, "configManager.storageSystem")
+            try:
+                results = session.call(storage_system.ResolveMultipleUnresolvedVmfsVolumes, resolutionSpec=[spec])
+            except vmodl.MethodFault as exc:
+                raise RecoveryError("force-mounting %s failed: %s" % (what, fault_message(exc))) from None
+            faults = [fault_text(r.fault) for r in results or [] if getattr(r, "fault", None) is not None]
+            if faults:
+                raise RecoveryError("force-mounting %s failed: %s" % (what, "; ".join(faults)))
+        elif decision["action"] == "rename":
+            datastore = next(d["obj"] for d in self._datastores if d.get("name") == decision["datastore"])
+            rename(session, datastore, name, entry["path"])
         elif decision["action"] != "none":
             raise RecoveryError("%s: %s" % (entry["path"], decision["reason"]))
+        for host in todo:
+            if host is not resolver:
+                rescan(session, host)
+
+    def new_copy(self, session, label, before, what):
+        """The ``snap-*`` datastore a resignature made, when its task did not report it (one read)."""
+        rows = inventory.retrieve(session, vim.Datastore, ("name", "summary.type"), root=self._dc)
+        new = sorted(set(presentation.resignatured_copies(label, rows)) - set(before))
+        if len(new) != 1:
+            raise RecoveryError("resignaturing %s: the new datastore is not known (%s); rename it to the entry's "
+                                "recovery name, or rerun" % (what, ", ".join(new) or "no new snap-* datastore"))
+        return next(r["obj"] for r in rows if r["name"] == new[0])
 
     def absent(self, session, entries, hosts, datastores, vm_names) -> dict:
         plan, problems = presentation.absent_plan(entries, hosts, datastores, vm_names)
@@ -264,6 +319,44 @@ class StorageMapping(VsphereModule):
                         done.append("%s from %s" % (entry["name"], host["name"]))
         return {"changed": changed, "datastores": [
             {"name": p["name"], "hosts_to_unmount": p["hosts_to_unmount"]} for p in plan]}
+
+
+def rescan(session, host_row) -> None:
+    """Rescan a host's HBAs, then its VMFS volumes (a presented LUN shows up, a resolved volume mounts)."""
+    system = host_obj(session, host_row, "configManager.storageSystem")
+    try:
+        session.call(system.RescanAllHba)
+        session.call(system.RescanVmfs)
+    except vmodl.MethodFault as exc:
+        raise RecoveryError("rescanning the storage of host %s failed: %s" % (host_row["name"], fault_message(exc))) \
+            from None
+
+
+def await_task(session, submit, what):
+    """Submit a task and wait for it (``VMFS_TASK_TIMEOUT``); its result, or a RecoveryError naming ``what``."""
+    try:
+        outcome, = tasks.wait_for_tasks(session, [session.call(submit)], timeout=VMFS_TASK_TIMEOUT,
+                                        raise_on_error=False)
+    except vmodl.MethodFault as exc:
+        raise RecoveryError("%s failed: %s" % (what, fault_message(exc))) from None
+    except RecoveryError as exc:
+        raise RecoveryError("%s failed: %s" % (what, exc), **exc.details) from None
+    if not outcome.ok:
+        raise RecoveryError("%s failed: %s" % (what, outcome.error or "the task failed"))
+    return outcome.result
+
+
+def rename(session, datastore, name, path) -> None:
+    """Rename_Task of a datastore to ``name``, awaited."""
+    await_task(session, lambda: datastore.Rename_Task(newName=name), "%s: renaming datastore %s to %r"
+               % (path, getattr(datastore, "_moId", datastore), name))
+
+
+def fault_text(fault) -> str:
+    """``NotFound: <message>`` of a (localized) method fault."""
+    inner = getattr(fault, "fault", None) or fault
+    return "%s: %s" % (type(inner).__name__.rsplit(".", 1)[-1],
+                       getattr(fault, "localizedMessage", None) or fault_message(inner))
 
 
 def host_obj(session, host_row, path):

@@ -25,6 +25,7 @@ The executor (executor.py) runs the steps tier by tier.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Mapping, Sequence
 
 from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
@@ -111,8 +112,18 @@ def _check_network(net: Any, path: str, problems: list) -> dict | None:
             problems.append("%s.recovery_gateway: gateway %s is outside recovery_subnet %s"
                             % (path, net["recovery_gateway"], out["recovery_subnet"]))
             return None
+        out["recovery_gateway"] = str(ipmap.parse_ip(net["recovery_gateway"]))
     except InvalidInput as exc:
         problems.append("%s.recovery_gateway: %s" % (path, exc))
+        return None
+    dns = net.get("dns_servers")
+    if dns is not None and not isinstance(dns, (list, tuple)):
+        problems.append("%s.dns_servers: must be a list of IP addresses" % path)
+        return None
+    try:  # canonical text: the collision checks compare addresses as strings
+        out["dns_servers"] = [str(ipmap.parse_ip(server, "DNS server address")) for server in dns or []]
+    except InvalidInput as exc:
+        problems.append("%s.dns_servers: %s" % (path, exc))
         return None
     if net.get("primary_gateway"):
         try:
@@ -136,6 +147,11 @@ def _check_network(net: Any, path: str, problems: list) -> dict | None:
     out["primary_gateway"] = net.get("primary_gateway") or None
     out["primary_dns_servers"] = list(servers or [])
     return out
+
+
+def _reserved(ip: str, subnet: str) -> str | None:
+    """``network address`` / ``broadcast address`` when ``ip`` is one of ``subnet`` (ipmap.reserved_role)."""
+    return ipmap.reserved_role(ipmap.parse_ip(ip), ipmap.parse_cidr(subnet))
 
 
 def selection(plan: Mapping | None, tiers: Sequence | None = None, vms: Sequence[str] | None = None,
@@ -220,6 +236,11 @@ def selection(plan: Mapping | None, tiers: Sequence | None = None, vms: Sequence
                     elif not ipmap.ip_in_subnet(vm["recovery_ip"], net[0]["recovery_subnet"]):
                         problems.append("%s.recovery_ip: %s is outside recovery_subnet %s of network %r"
                                         % (vm["path"], vm["recovery_ip"], net[0]["recovery_subnet"], net[0]["name"]))
+                    elif _reserved(vm["recovery_ip"], net[0]["recovery_subnet"]):
+                        problems.append("%s.recovery_ip: %s is the %s of recovery_subnet %s of network %r"
+                                        % (vm["path"], vm["recovery_ip"],
+                                           _reserved(vm["recovery_ip"], net[0]["recovery_subnet"]),
+                                           net[0]["recovery_subnet"], net[0]["name"]))
                     else:
                         vm["network"] = net[0]["name"]
                 except InvalidInput as exc:
@@ -304,6 +325,61 @@ def _primary_address(vm: Mapping, nic: Mapping, net: Mapping, problems: list, re
             "gateway": net.get("primary_gateway"), "dns_servers": list(net.get("primary_dns_servers") or [])}
 
 
+_MINI_PATH = re.compile(r"\btiers\[(\d+)\]\.vms\[0\]")
+_NETWORK_REF = re.compile(r"(?<![\w.\]])networks\[(\d+)\]")
+
+
+def _other_plan_vms(sel: Mapping, records: Mapping[str, Mapping], selected: set) -> list:
+    """``(path, vm, addresses)`` of the plan's VMs not selected whose recovery addresses are at hand.
+
+    An explicit ``recovery_ip``, else the VM's record in ``records`` (baseline or live): nothing is
+    read for them, and a VM whose address cannot be computed is left out (its own run reports it).
+    """
+    nets = sel["networks"]
+    out = []
+    for t, tier in enumerate((sel.get("plan") or {}).get("tiers") or []):
+        for v, vm in enumerate(tier.get("vms") or []):
+            if vm["name"] in selected:
+                continue
+            record = records.get(vm["name"])
+            if record is not None:
+                found, _unused = plan_sites.recovery_addresses({"networks": nets, "tiers": [{"vms": [vm]}]},
+                                                               {vm["name"]: _facts(record)})
+                addresses = found.get(vm["name"]) or []
+            elif vm.get("recovery_ip") is not None:
+                try:
+                    addresses = [ipmap.recovery_address(vm, None, nets)]
+                except InvalidInput:
+                    addresses = []
+            else:
+                continue
+            if addresses:
+                out.append(("plan.tiers[%d].vms[%d]" % (t, v), vm, addresses))
+    return out
+
+
+def address_problems(nets: Sequence[Mapping], selected: Sequence[tuple], others: Sequence[tuple] = ()) -> list[str]:
+    """Recovered IPs on a gateway or DNS server, or shared by two VMs: ``plan_sites``' rules (``_collisions``).
+
+    ``selected`` / ``others``: ``(path, vm, addresses)``; only problems of a selected VM are reported
+    (the others' addresses count, so a VM cannot take the address of a VM of another tier).
+    """
+    order = list(others) + list(selected)  # a clash between both is reported at the selected VM
+    mini = {"networks": nets, "tiers": [{"vms": [vm]} for _unused, vm, _addresses in order]}
+    addresses = {}
+    for _unused, vm, found in order:
+        addresses.setdefault(vm["name"], []).extend(a for a in found if a)
+    problems = []
+    for problem in plan_sites._collisions(mini, addresses):  # pylint: disable=protected-access
+        index = int(_MINI_PATH.match(problem.path).group(1))
+        if index < len(others):
+            continue  # between VMs not selected: reported when they are
+        message = _MINI_PATH.sub(lambda m: order[int(m.group(1))][0], problem.message)
+        message = _NETWORK_REF.sub(lambda m: nets[int(m.group(1))]["path"], message)
+        problems.append("%s: %s" % (order[index][0], message))
+    return problems
+
+
 def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
                shutdown_only: bool = False) -> tuple[list, list]:
     """One work item per selected VM (tier order kept) and the problems found.
@@ -314,6 +390,10 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
     ``primary_dns_servers``, and paths are not translated; every NIC must have a
     known primary IP and every network used a ``primary_gateway`` (problems
     otherwise), except with ``shutdown_only`` (nothing is re-addressed).
+
+    Takeover and drill addresses must not be a recovery gateway or DNS server, nor the
+    address of another VM - of the selection, or of any other tier of the plan whose address
+    is at hand (``address_problems``).
     """
     problems: list[str] = []
     no_gateway: list[str] = []
@@ -323,8 +403,7 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
     replicas = {s["primary"]: s["recovery"] for s in sel["storage_map"] if s.get("primary") and s.get("recovery")}
     store_path = {s["primary"]: s["path"] for s in sel["storage_map"] if s.get("primary")}
     pg_key = PORTGROUP_KEY.get(action, "recovery")
-    addresses_seen: dict[str, str] = {}
-    reserved = {n["recovery_gateway"]: "the recovery_gateway of %s" % n["path"] for n in nets}
+    readdressed = []
     for t, tier in enumerate(sel["tiers"]):
         for vm in tier["vms"]:
             record = records.get(vm["name"])
@@ -356,16 +435,8 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
                                         % (net["path"], net["primary_subnet"]))
                 else:
                     nic_addresses.append(by_network.get(net["name"]))
-            for address in nic_addresses:
-                if address is None or action == "failback":
-                    continue
-                ip = address["ip"]
-                if ip in reserved:
-                    problems.append("%s: recovered IP %s of VM %r is %s" % (vm["path"], ip, vm["name"], reserved[ip]))
-                elif addresses_seen.get(ip, vm["name"]) != vm["name"]:
-                    problems.append("%s: recovered IP %s of VM %r is also the recovered IP of VM %r"
-                                    % (vm["path"], ip, vm["name"], addresses_seen[ip]))
-                addresses_seen.setdefault(ip, vm["name"])
+            if action != "failback":
+                readdressed.append((vm["path"], vm, nic_addresses))
             used = set(record.get("datastores") or [])
             config_ds = parse_datastore_path(record.get("vm_path_name"))[0]
             if config_ds:
@@ -392,6 +463,9 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
                 "source_power": record.get("power_state"),
                 "source_tools": record.get("tools_running_status"),
             })
+    if readdressed:
+        selected = {vm["name"] for tier in sel["tiers"] for vm in tier["vms"]}
+        problems += address_problems(nets, readdressed, _other_plan_vms(sel, records, selected))
     return items, problems
 
 

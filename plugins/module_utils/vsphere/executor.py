@@ -43,6 +43,10 @@ except ImportError:  # pragma: no cover - reported by the module base
 
 SITE_SPECS = None  # built lazily (needs pyVmomi)
 
+POWER_ON_OPTIONS = (("OverrideAutomationLevel", "fullyAutomated"),)
+"""PowerOnMultiVM_Task options: power on even where the cluster's DRS would only recommend a host
+(manual or partially automated mode), as a fully automated cluster does."""
+
 
 def _site_specs():
     return {
@@ -181,6 +185,30 @@ def read_records(session, datacenter: str, names: Sequence[str]) -> dict:
     return records
 
 
+def _fault_text(fault) -> str:
+    """``InsufficientResourcesFault: <message>`` of a (localized) method fault."""
+    inner = getattr(fault, "fault", None) or fault
+    message = getattr(fault, "localizedMessage", None) or fault_message(inner)
+    name = type(inner).__name__.rsplit(".", 1)[-1]
+    return message if message == name else "%s: %s" % (name, message)
+
+
+def not_powered_on(moid: str, result) -> str:
+    """Why PowerOnMultiVM_Task (``result``: its ClusterPowerOnVmResult) did not attempt to power on VM ``moid``."""
+    for entry in getattr(result, "notAttempted", None) or []:
+        if entry.vm is not None and entry.vm._moId == moid:
+            return "vCenter did not attempt to power it on: %s" % (
+                _fault_text(entry.fault) if entry.fault is not None else "no reason given")
+    for rec in getattr(result, "recommendations", None) or []:
+        targets = [rec.target] + [a.target for a in rec.action or []]
+        if any(getattr(t, "_moId", None) == moid for t in targets):
+            return ("DRS only recommended powering it on (%s) and did not power it on: the cluster's DRS is in manual "
+                    "or partially automated mode and vCenter did not honour OverrideAutomationLevel=fullyAutomated; "
+                    "set DRS of the cluster (or the VM's override) to fully automated, or apply the recommendation"
+                    % (rec.reasonText or rec.reason or "recommendation %s" % rec.key))
+    return "vCenter neither attempted to power it on nor said why (the VM is not in the PowerOnMultiVM result)"
+
+
 class Cutover:
     """One run of host_cutover over already validated inputs."""
 
@@ -197,6 +225,7 @@ class Cutover:
         self.results: dict[str, dict] = {}
         self.seen: dict[str, list] = {}
         self.source_records: dict = {}
+        self.current: tuple[str, float, set] = ("plan", 0.0, set())  # step running, its start, its VMs
         for sess in (target.session, getattr(source, "session", None)):
             stub = getattr(getattr(sess, "si", None), "_stub", None)
             if stub is not None and getattr(stub, "poolSize", 0) < self.max_parallel:
@@ -220,6 +249,28 @@ class Cutover:
         res = self.result(item)
         res.update(status="failed", error=error, failed_step=step)
 
+    def enter(self, step: str, items: Sequence[Mapping] = ()) -> float:
+        """Note the step now running (for ``abort``); its start time."""
+        started = self.now()
+        self.current = (step, started, {i["name"] for i in items})
+        return started
+
+    def abort(self, items: Sequence[Mapping], exc: Exception) -> None:
+        """A read or wait raised in the middle of a tier: every VM of it not failed yet fails with the error.
+
+        The VMs of the step that was running get its timeline entry (the RTO evidence keeps the time spent).
+        """
+        step, started, names = self.current
+        error = str(exc) if isinstance(exc, RecoveryError) else "%s: %s" % (type(exc).__name__, fault_message(exc))
+        ended = self.now()
+        for item in items:
+            res = self.result(item)
+            if res["status"] == "failed":
+                continue
+            if item["name"] in names:
+                res["timeline"].append({"step": step, "start": started, "end": ended})
+            self.fail(item, step, "the tier stopped in step %s: %s" % (step, error))
+
     def alive(self, items: Sequence[Mapping]) -> list:
         return [i for i in items if self.result(i)["status"] != "failed"]
 
@@ -242,7 +293,7 @@ class Cutover:
 
     def phase(self, session, step: str, items: Sequence[Mapping], submit: Callable[[Mapping], Any]) -> list:
         """Submit one task per item, wait for all together, record timeline and failures."""
-        started = self.now()
+        started = self.enter(step, items)
         submitted = []
         for item, task, error in self.parallel([(i, (lambda i=i: submit(i))) for i in items]):
             if error:
@@ -304,8 +355,11 @@ class Cutover:
                 for item in tier_items:
                     self.result(item).update(status="not_started", error="not started: %s" % stop)
                 continue
-            entry["start"] = self.now()
-            getattr(self, "run_" + self.action)(tier_items)
+            entry["start"] = self.enter("plan")
+            try:
+                getattr(self, "run_" + self.action)(tier_items)
+            except (RecoveryError, vmodl.MethodFault) as exc:  # a read or wait failed: keep what is known
+                self.abort(tier_items, exc)
             entry["end"] = self.now()
             failed = [i["name"] for i in tier_items if self.result(i)["status"] == "failed"]
             entry["state"] = "failed" if failed else "done"
@@ -383,7 +437,12 @@ class Cutover:
         """Failback ``unregister_source``: unregister the recovery site's takeover registrations (powered
         off, carrying the marker); their files stay on the replica. Check mode lists them."""
         by_name = {i["name"]: i for i in self.alive(items)}
-        states = source_view.read_vms(list(by_name))
+        self.enter("unregister_source")
+        try:
+            states = source_view.read_vms(list(by_name))
+        except (RecoveryError, vmodl.MethodFault) as exc:
+            self.abort(list(by_name.values()), exc)
+            return
         plan = cplan.unregister_plan(list(by_name), states, self.check_mode)
         for name, reason in plan["skipped"].items():
             self.result(by_name[name])["changes"].append("unregister_source skipped: %s" % reason)
@@ -398,7 +457,7 @@ class Cutover:
 
     def unregister(self, session, items: Sequence[Mapping], states: Mapping) -> None:
         """UnregisterVM for every item, in parallel (its files stay); step ``unregister_source``."""
-        started = self.now()
+        started = self.enter("unregister_source", items)
         calls = [(i, (lambda i=i: session.call(states[i["name"]]["obj"].UnregisterVM))) for i in items]
         for item, _unused, error in self.parallel(calls):
             res = self.result(item)
@@ -413,10 +472,10 @@ class Cutover:
         if not items or self.source is None:
             return
         session = self.source.session if hasattr(self.source, "session") else self.source
-        started = self.now()
         items = [i for i in items if (self.source_records.get(i["name"]) or {}).get("obj") is not None]
         if not items:
             return
+        started = self.enter("shutdown_source", items)
         objs = {i["name"]: self.source_records[i["name"]]["obj"] for i in items}
         calls = [(i, (lambda i=i: session.call(objs[i["name"]].ShutdownGuest))) for i in items]
         for item, _unused, error in self.parallel(calls):
@@ -470,25 +529,32 @@ class Cutover:
         self.verify(self.alive(items), obj_of, states)
 
     def power_on(self, items: Sequence[Mapping], obj_of: Callable[[Mapping], Any]) -> None:
-        """One PowerOnMultiVM_Task per tier; its per-VM child tasks awaited together."""
+        """One PowerOnMultiVM_Task per tier; its per-VM child tasks awaited together.
+
+        The task is asked to override the cluster's DRS automation level (``POWER_ON_OPTIONS``):
+        on a cluster with DRS in manual or partially automated mode vCenter would otherwise only
+        recommend hosts and power nothing on. A VM vCenter did not attempt to power on (listed in
+        ``notAttempted``, or only in ``recommendations``) fails at once with the reason.
+        """
         if not items:
             return
         view = self.target
-        started = self.now()
+        started = self.enter("power_on", items)
         objs = {obj_of(i)._moId: i for i in items}
         try:
-            task = view.session.call(view.dc.PowerOnMultiVM_Task, vm=[obj_of(i) for i in items])
+            task = view.session.call(view.dc.PowerOnMultiVM_Task, vm=[obj_of(i) for i in items],
+                                     option=[vim.option.OptionValue(key=k, value=v) for k, v in POWER_ON_OPTIONS])
             outcome, = tasks.wait_for_tasks(view.session, [task], timeout=self.remaining(self.vm_timeout),
                                             raise_on_error=False, labels=False)
             if not outcome.ok:
                 raise RecoveryError(outcome.error or "PowerOnMultiVM failed")
             result = outcome.result
-            for entry in getattr(result, "notAttempted", None) or []:
-                item = objs.get(entry.vm._moId)
-                if item is not None:
-                    self.fail(item, "power_on", fault_message(getattr(entry.fault, "fault", None) or entry.fault))
-            children = [(objs[a.vm._moId], a.task) for a in getattr(result, "attempted", None) or []
-                        if a.task is not None and a.vm._moId in objs]
+            attempted = {a.vm._moId: a for a in getattr(result, "attempted", None) or [] if a.vm is not None}
+            if result is not None:  # vcsim reports no result: it powered every VM on itself
+                for moid, item in objs.items():
+                    if moid not in attempted:
+                        self.fail(item, "power_on", not_powered_on(moid, result))
+            children = [(objs[m], a.task) for m, a in attempted.items() if a.task is not None and m in objs]
             if children:
                 for (item, _unused), child in zip(children, tasks.wait_for_tasks(
                         view.session, [t for _unused, t in children], timeout=self.remaining(self.vm_timeout),
@@ -498,7 +564,8 @@ class Cutover:
         except (RecoveryError, vmodl.MethodFault) as exc:
             message = str(exc) if isinstance(exc, RecoveryError) else fault_message(exc)
             for item in items:
-                self.fail(item, "power_on", message)
+                if self.result(item)["status"] != "failed":
+                    self.fail(item, "power_on", message)
         ended = self.now()
         for item in items:
             res = self.result(item)
@@ -511,7 +578,7 @@ class Cutover:
         if not items:
             return
         view = self.target
-        started = self.now()
+        started = self.enter("wait_ip", items)
         by_moid = {obj_of(i)._moId: i for i in items}
         wait_for = self.params.get("wait_for") or ["ip"]
         paths = ["guest.net", "runtime.powerState"] + (["guestHeartbeatStatus"] if "heartbeat" in wait_for else [])
@@ -547,6 +614,7 @@ class Cutover:
         """Record where each VM ended; VMs whose reconfigure and IP wait succeeded need no further read."""
         if not items:
             return
+        self.enter("verify")
         if states is not None:
             for item in items:
                 res = self.result(item)

@@ -13,14 +13,18 @@ VMFS replicas (array snapshots/replicas presented as LUNs) take another path:
 rescan the HBAs, find the unresolved VMFS volume whose original label is the
 entry's ``volume_label`` (``QueryUnresolvedVmfsVolumes``), then resignature it
 (new UUID, label ``snap-*``, renamed to the entry's ``recovery`` name) or
-force-mount it (keeps its UUID; only when the original is not visible).
+force-mount it (keeps its UUID and label; only when the original is not visible),
+and rescan the cluster's other hosts so that they mount it too.
 ``vmfs_capable`` is the capability check: endpoints without those calls (the
 simulator) get a clear failure instead of a half-done presentation;
-``vmfs_plan`` is the pure decision over the query's result.
+``vmfs_plan`` is the pure decision over the query's result, and
+``resignatured_copies`` finds a ``snap-*`` datastore an interrupted run left
+unrenamed (a rerun renames it).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.storage import datastore_backing
@@ -120,16 +124,36 @@ def vmfs_capable(storage_system) -> tuple[bool, str | None]:
         return False, "%s: %s" % (type(exc).__name__, getattr(exc, "msg", None) or exc)
 
 
-def vmfs_plan(entry: Mapping, unresolved: Sequence[Mapping], existing: Sequence[str]) -> dict:
+def resignatured_copies(label: str, datastores: Sequence[Mapping]) -> list[str]:
+    """Names of the VMFS datastores that are resignatured copies of volume ``label`` (``snap-<8 hex>-<label>``)."""
+    pattern = re.compile(r"snap-[0-9a-f]{8}-%s" % re.escape(label))
+    return sorted(d["name"] for d in datastores if d.get("name") and pattern.fullmatch(d["name"])
+                  and (d.get("summary.type") or "VMFS").upper() == "VMFS")
+
+
+def vmfs_plan(entry: Mapping, unresolved: Sequence[Mapping], existing: Sequence[str],
+              copies: Sequence[str] = ()) -> dict:
     """What to do for one VMFS replica given the unresolved volumes a host reports.
 
-    ``unresolved``: ``{vmfsLabel, vmfsUuid, extent: [{device: {diskName}, devicePath}], resolveStatus}``.
-    Returns ``{action: none|resignature|force_mount|missing|ambiguous|blocked, volume, extent_paths, reason}``.
+    ``unresolved``: ``{vmfsLabel, vmfsUuid, extent: [{device: {diskName}, devicePath}], resolveStatus}``;
+    ``copies``: resignatured copies of the volume already mounted (``resignatured_copies``).
+    Returns ``{action: none|resignature|force_mount|rename|missing|ambiguous|blocked, volume, extent_paths,
+    datastore, reason}``: ``rename`` (an earlier run resignatured the volume and stopped before renaming the
+    ``snap-*`` datastore) names it in ``datastore``.
     """
     mount = entry["mount"]
     if entry["recovery"] in existing:
         return {"action": "none", "reason": "datastore %r is already mounted" % entry["recovery"]}
     matches = [v for v in unresolved if v.get("vmfsLabel") == mount["volume_label"]]
+    resignature = (mount.get("resolution") or "resignature") == "resignature"
+    if not matches and resignature and len(copies) == 1:
+        return {"action": "rename", "datastore": copies[0],
+                "reason": "datastore %r is the resignatured volume %r, not renamed yet" % (copies[0],
+                                                                                         mount["volume_label"])}
+    if not matches and resignature and copies:
+        return {"action": "ambiguous", "reason": "no unresolved VMFS volume labelled %r, and %d resignatured copies "
+                "of it are mounted (%s): rename the right one to %r" % (mount["volume_label"], len(copies),
+                                                                       ", ".join(copies), entry["recovery"])}
     if not matches:
         return {"action": "missing", "reason": "no unresolved VMFS volume labelled %r (rescan done?)"
                 % mount["volume_label"]}

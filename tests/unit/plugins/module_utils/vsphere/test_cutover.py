@@ -551,3 +551,78 @@ def test_vmfs_plan_decisions():
     assert presentation.vmfs_plan(force, [volume], [])["action"] == "force_mount"
     assert presentation.vmfs_plan(force, [dict(volume, resolveStatus={"multipleCopies": True})], [])["action"] == \
         "blocked"
+
+
+# -- re-addressing onto reserved addresses (plan_sites' rules) -------------------------------------
+
+def test_work_items_a_vm_remapped_onto_a_dns_server_is_a_problem():
+    sel, _unused = cutover.selection(make_plan())
+    records = dict(RECORDS, db01=record("db01", "10.10.0.53"))  # host offset of the recovery DNS server
+    _unused, problems = cutover.work_items(sel, records, "takeover")
+    assert problems == ["plan.tiers[0].vms[0]: recovered IP 10.20.0.53 of VM 'db01' is a DNS server of "
+                        "plan.networks[0] (prod)"]
+    tiers = [{"name": "t", "vms": [{"name": "db01", "recovery_ip": "10.20.0.54"}]}]
+    sel, problems = cutover.selection(None, tiers=tiers, networks=[dict(NET, dns_servers=["10.20.0.54"])],
+                                      storage_map=[STORE])
+    assert problems == []
+    assert cutover.work_items(sel, RECORDS, "drill")[1] == [
+        "tiers[0].vms[0]: recovered IP 10.20.0.54 of VM 'db01' is a DNS server of networks[0] (prod)"]
+
+
+def test_selection_explicit_recovery_ip_on_the_network_or_broadcast_address():
+    tiers = [{"name": "t", "vms": [{"name": "web01", "recovery_ip": "10.20.15.255"},
+                                   {"name": "app01", "recovery_ip": "10.20.0.0", "network": "prod"}]}]
+    _unused, problems = cutover.selection(None, tiers=tiers, networks=[NET], storage_map=[STORE])
+    assert problems == [
+        "tiers[0].vms[0].recovery_ip: 10.20.15.255 is the broadcast address of recovery_subnet 10.20.0.0/20 of "
+        "network 'prod'",
+        "tiers[0].vms[1].recovery_ip: 10.20.0.0 is the network address of recovery_subnet 10.20.0.0/20 of "
+        "network 'prod'"]
+    # and work_items (plan_sites / ipmap) refuses it too, should a selection ever let it through
+    tiers = [{"name": "t", "vms": [{"name": "web01", "recovery_ip": "10.20.9.9"}]}]
+    sel, _unused = cutover.selection(None, tiers=tiers, networks=[NET], storage_map=[STORE])
+    sel["tiers"][0]["vms"][0]["recovery_ip"] = "10.20.15.255"
+    items, problems = cutover.work_items(sel, RECORDS, "takeover")
+    assert problems == ["tiers[0].vms[0]: recovery_ip 10.20.15.255 of VM 'web01' is the broadcast address of "
+                        "recovery subnet 10.20.0.0/20, not a host address"]
+    assert items[0]["addresses"] == [None]
+
+
+def test_selection_explicit_network_dns_servers_checked():
+    tiers = [{"name": "t", "vms": ["db01"]}]
+    for net, problem in [(dict(NET, dns_servers="10.20.0.53"),
+                          "networks[0].dns_servers: must be a list of IP addresses"),
+                         (dict(NET, dns_servers=["dns"]),
+                          "networks[0].dns_servers: 'dns' is not a valid DNS server address")]:
+        assert cutover.selection(None, tiers=tiers, networks=[net], storage_map=[STORE])[1] == [problem]
+
+
+def test_work_items_collisions_with_vms_of_the_other_plan_tiers():
+    """The takeover role runs one tier at a time: a VM must not take the address of a VM of another tier."""
+    sel, _unused = cutover.selection(make_plan(), tiers=["app"])
+    records = dict(RECORDS, app01=record("app01", "10.10.9.9"))  # lands on web01's explicit recovery_ip
+    _unused, problems = cutover.work_items(sel, records, "takeover")
+    assert problems == ["plan.tiers[1].vms[0]: recovered IP 10.20.9.9 of VM 'app01' is also the recovered IP of VM "
+                        "'web01' (plan.tiers[2].vms[0])"]
+    # the address of a VM of another tier computed from its record (baseline): web01 onto db01's address
+    plan = make_plan()
+    plan["tiers"][2]["vms"][0]["recovery_ip"] = "10.20.1.10"
+    sel, problems = cutover.selection(plan, tiers=["web"])
+    assert problems == []
+    _unused, problems = cutover.work_items(sel, RECORDS, "takeover")
+    assert problems == ["plan.tiers[2].vms[0]: recovered IP 10.20.1.10 of VM 'web01' is also the recovered IP of VM "
+                        "'db01' (plan.tiers[0].vms[0])"]
+    # a VM left out by `vms` counts too; a VM of another tier with no record and no recovery_ip is skipped
+    sel, _unused = cutover.selection(plan, tiers=["web"])
+    assert cutover.work_items(sel, {"web01": RECORDS["web01"]}, "takeover")[1] == []
+    sel, _unused = cutover.selection(make_plan(), tiers=["app"], vms=["app02"])
+    records = dict(RECORDS, app02=record("app02", "10.10.1.11"))  # app01's address
+    assert cutover.work_items(sel, records, "takeover")[1] == [
+        "plan.tiers[1].vms[1]: recovered IP 10.20.1.11 of VM 'app02' is also the recovered IP of VM 'app01' "
+        "(plan.tiers[1].vms[0])"]
+    # clashes between VMs not selected are theirs to report; a failback re-addresses nothing
+    records = dict(RECORDS, db01=record("db01", "10.10.0.1"))
+    sel, _unused = cutover.selection(make_plan(), tiers=["web"])
+    assert cutover.work_items(sel, records, "takeover")[1] == []
+    sel, _unused = cutover.selection(make_plan(), tiers=["app"])
+    assert cutover.work_items(sel, dict(RECORDS, app01=record("app01", "10.10.9.9")), "failback")[1] == []
