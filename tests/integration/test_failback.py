@@ -14,11 +14,15 @@ FAILBACK_LAB_PORT_OFFSET=340), purged at the end; the shared lab is never touche
    connection: attempted, not acked, committed at the old primary only);
 5. the old primary is started again by hand: it comes up fenced (in recovery) and refuses writes;
 6. rows and a file are written at the recovery site (the takeover's writes);
-7. failback in check mode changes nothing; failback (inside a change window passed in), SIGKILLed once
-   the pairs replicate recovery -> primary and resumed by a rerun in the same run directory - the
-   quarantine file holds exactly the lost ids; every row written at the recovery site is at the
-   primary; replication runs primary -> recovery again (replication_info, canary); the VMs are back
-   on their primary portgroups with their primary IPs; a second failback changes nothing.
+7. failback outside a (closed) window is refused and recorded (check/change_window failed); check mode
+   changes nothing; failback_pairs naming one pair only is refused before any change (tier data needs
+   both pairs); failback_cutover=false reverses and verifies only (the quarantine taken, the old primary
+   streams from the recovery site, which stays the writable primary with its VMs running); then the
+   failback (inside a change window passed in), SIGKILLed once the pairs replicate recovery -> primary
+   and resumed by a rerun, both in the reverse-only run's directory - the quarantine file holds exactly
+   the lost ids; every row written at the recovery site is at the primary; replication runs primary ->
+   recovery again (replication_info, canary); the VMs are back on their primary portgroups with their
+   primary IPs; a second failback changes nothing.
 
 Reliability item 2 (crash takeover, docs/reliability.md): steps 3-5 and the failback's outcome record
 their figures (``@pytest.mark.chaos_item("2")``, tests/chaos/figures_plugin.py); at each of those points
@@ -312,7 +316,9 @@ def test_sigkill_under_load_then_emergency_takeover(fb_lab, tmp_path, figures):
 
     by = os.environ.get("FAILBACK_TAKEOVER") or ("role" if os.path.exists(TAKEOVER_ROLE) else "modules")
     if by == "role":
-        run = playbook(lab, "takeover.yml", takeover_mode="emergency", recovery_emergency=True)
+        # the primary vCenter still answers (its VMs run): anything of the primary answering needs the confirmation
+        run = playbook(lab, "takeover.yml", takeover_mode="emergency", recovery_emergency=True,
+                       takeover_confirm_healthy_primary=True)
         assert run.rc == 0, run.stdout[-5000:]
         rpo = [r["data"]["rpo"] for r in records(lab, "takeover")
                if r["kind"] == "change" and r["name"] == "promote" and r["subject"] == "pair:paydb"][-1]
@@ -390,11 +396,19 @@ def window():
 
 
 def test_failback_refused_outside_the_change_window(fb_lab):
+    before = {r["run_id"] for r in records(fb_lab, "failback")}
     run = playbook(fb_lab, "failback.yml", failback_change_window={"start": "2020-01-01T00:00:00Z",
                                                                    "end": "2020-01-01T01:00:00Z"})
     assert run.rc != 0 and "refusing to change anything outside it" in json.dumps(run.failures())
+    assert any("failback refused, nothing was changed" in f.get("msg", "") for f in run.failures()), run.failures()
     with connect(fb_lab, "standby") as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    # the refusal is recorded (and nothing else: no change record, no journal to resume)
+    refused = [r for r in records(fb_lab, "failback") if r["run_id"] not in before]
+    assert [(r["kind"], r["name"], r["status"]) for r in refused] == [("check", "change_window", "failed")], refused
+    assert refused[0]["data"]["stage"] == "start" and refused[0]["data"]["window"]["end"] == "2020-01-01T01:00:00Z"
+    run_dir_of = os.path.join(fb_lab["evidence"], fb_lab["plan"]["name"], refused[0]["run_id"])
+    assert not os.path.exists(os.path.join(run_dir_of, "journal.jsonl"))
 
 
 def test_failback_check_mode_changes_nothing(fb_lab):
@@ -411,6 +425,75 @@ def test_failback_check_mode_changes_nothing(fb_lab):
     assert any("pg_rewind" in a for a in planned["pair:paydb"]["actions"])
     assert any("extract" in a for a in planned["pair:paydb"]["actions"])
     assert planned["pair:vmstore"]["phase"] == "taken_over"
+
+
+def test_failback_of_one_pair_refused_when_a_tier_needs_the_other(fb_lab):
+    """failback_pairs=[paydb]: tier data needs paydb and vmstore (db01/db02 on Prod-DS-01), so its VMs could not
+    move back; cutting paydb back under them is refused before anything changes, naming the tier, VMs and pairs."""
+    before_recovery, before_primary = site_vms(fb_lab, "recovery"), site_vms(fb_lab, "primary")
+    known = {r["run_id"] for r in records(fb_lab, "failback")}
+    run = playbook(fb_lab, "failback.yml", failback_change_window=window(), failback_pairs=["paydb"])
+    assert run.rc != 0
+    msg = " ".join(f.get("msg", "") for f in run.failures())
+    assert "failback refused, nothing was changed" in msg, msg
+    assert "tier data needs pair vmstore (VM db01 on datastore Prod-DS-01" in msg and "pair paydb" in msg, msg
+    with connect(fb_lab, "standby") as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    with connect(fb_lab, "primary") as conn:  # the old primary, restarted fenced, not touched (not rewound)
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+    assert site_vms(fb_lab, "recovery") == before_recovery and site_vms(fb_lab, "primary") == before_primary
+    new = [r for r in records(fb_lab, "failback") if r["run_id"] not in known]
+    tiers = [r for r in new if r["name"] == "tiers"]
+    assert len(tiers) == 1 and tiers[0]["status"] == "failed"
+    assert tiers[0]["data"]["staying"] == ["data", "app", "web"] and tiers[0]["data"]["moving"] == []
+    assert not [r for r in new if r["kind"] == "change"]
+    assert not os.path.exists(os.path.join(fb_lab["evidence"], fb_lab["plan"]["name"], tiers[0]["run_id"], "journal.jsonl"))
+
+
+REVERSE_ONLY_IDS = range(2_000_001, 2_000_051)
+
+
+def test_failback_reverse_and_verify_only(fb_lab):
+    """failback_cutover=false: the pairs are reversed (quarantine, pg_rewind; rsync reverse delta) and verified, then
+    the role stops - no final sync, no cut back, no fence: the recovery site stays the writable primary, its VMs run."""
+    lab, state = fb_lab, fb_lab["state"]
+    before_recovery = site_vms(lab, "recovery")
+    assert before_recovery and {v[0] for v in before_recovery.values()} == {"poweredOn"}
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    run = playbook(lab, "failback.yml", failback_change_window=window(), failback_cutover=False)
+    assert run.rc == 0, run.stdout[-6000:]
+    # the old primary follows the recovery site; the recovery site is still the primary and accepts writes
+    with connect(lab, "primary") as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+    with connect(lab, "standby") as conn:
+        assert conn.execute("SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')").fetchone() \
+            == (False, "off")
+        for i in REVERSE_ONLY_IDS:
+            with conn.transaction():
+                conn.execute("INSERT INTO public.fb_writer (id, writer, note) VALUES (%s, 0, 'written after the reversal')",
+                             (i,))
+    state["at_recovery"] = ids_at(lab, "standby")
+    assert count_writable(lab) == ["standby"]
+    assert site_vms(lab, "recovery") == before_recovery  # the VMs at the recovery site still run, untouched
+    recs = [r for r in records(lab, "failback") if r["ts"] >= started]
+    assert len({r["run_id"] for r in recs}) == 1
+    names = {(r["kind"], r["name"]) for r in recs}
+    assert ("check", "reversed") in names and ("change", "quarantine") in names
+    assert ("check", "recovery_writes_at_primary") not in names and ("change", "vms") not in names
+    assert not [r for r in records(lab, "protect") if r["run_id"] == recs[0]["run_id"]]  # nothing re-protected
+    skipped = [r for r in recs if r["name"] == "cut_back"]
+    assert len(skipped) == 1 and skipped[0]["status"] == "skipped" and skipped[0]["kind"] == "change"
+    changes = {r["subject"]: r["data"] for r in recs if r["kind"] == "change" and r["name"] == "failback"}
+    assert [s["step"] for s in changes["pair:paydb"]["steps"]] == ["reversed"]
+    assert [s["step"] for s in changes["pair:vmstore"]["steps"]] == ["reversed"]
+    assert changes["pair:paydb"]["stopped_after"] == "verify"
+    summary = [r for r in recs if r["kind"] == "summary"][-1]["data"]
+    assert summary["cutover"] is False and summary["stopped_after"] == "verify" and summary["proven"] is None
+    # the failback is not finished: the journal step stays started, so the run that cuts back continues here
+    run_dir_of = os.path.join(lab["evidence"], lab["plan"]["name"], recs[0]["run_id"])
+    with open(os.path.join(run_dir_of, "journal.jsonl"), encoding="utf-8") as handle:
+        assert [e["status"] for e in map(json.loads, handle) if e["step"] == "failback"] == ["started"]
+    state["reverse_only_run_id"] = recs[0]["run_id"]
 
 
 def interrupted_failback(lab, after):
@@ -443,11 +526,13 @@ def interrupted_failback(lab, after):
 
 
 def test_failback_interrupted_after_the_reversal_then_resumed(fb_lab):
-    """Killed once the pairs run recovery -> primary (quarantine written, pg_rewind done); the rerun resumes in the
-    same run directory and finishes; test_failback then checks the outcome."""
+    """Killed once the pairs run recovery -> primary (reversed by the reverse-only run: quarantine written, pg_rewind
+    done); the rerun resumes in the same run directory - the reverse-only run's - and finishes; test_failback then
+    checks the outcome."""
     lab, state = fb_lab, fb_lab["state"]
     state["failback_started"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
     run_id = interrupted_failback(lab, "reversed")
+    assert run_id == state["reverse_only_run_id"]  # continued in the reverse-only run's directory
     with connect(lab, "primary") as conn:  # the old primary follows the recovery site now
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
     with connect(lab, "standby") as conn:
@@ -467,10 +552,11 @@ def test_failback(fb_lab, figures):
     lab, state = fb_lab, fb_lab["state"]
     recs = [r for r in records(lab, "failback") if r["run_id"] == state["failback_run_id"]]
 
-    # the quarantine file holds exactly the lost ids (written by the first attempt, reported by the resumed one)
+    # the quarantine file holds exactly the lost ids (written by the reverse-only run, reported by the later ones)
     quarantine = [r for r in recs if r["name"] == "quarantine"]
-    assert len(quarantine) == 2 and {q["kind"] for q in quarantine} == {"change"}, quarantine
-    assert quarantine[-1]["data"]["existing"] is True and quarantine[0]["data"]["path"] == quarantine[-1]["data"]["path"]
+    assert len(quarantine) == 3 and {q["kind"] for q in quarantine} == {"change"}, quarantine
+    assert not quarantine[0]["data"].get("existing") and quarantine[-1]["data"]["existing"] is True
+    assert quarantine[0]["data"]["path"] == quarantine[-1]["data"]["path"]
     path = quarantine[0]["data"]["path"]
     assert path.startswith(lab["evidence"]) and os.stat(path).st_mode & 0o077 == 0
     with open(path, encoding="utf-8") as handle:
@@ -490,6 +576,7 @@ def test_failback(fb_lab, figures):
         at_primary = {r[0] for r in conn.execute("SELECT id FROM public.fb_writer")}
         balances = conn.execute("SELECT sum(balance_cents) FROM public.accounts WHERE id <= 10").fetchone()[0]
     assert state["at_recovery"] <= at_primary and set(TAKEOVER_IDS) <= at_primary
+    assert set(REVERSE_ONLY_IDS) <= at_primary  # written at the recovery site after the reverse-only run
     assert not quarantined & at_primary  # the lost rows are in the quarantine, not silently back
     assert count_writable(lab) == ["primary"]
     # every acked row is at the primary or, lost by the takeover, in the quarantine file
@@ -531,8 +618,10 @@ def test_failback(fb_lab, figures):
     run_dir_of = os.path.dirname(path.rsplit("/quarantine/", 1)[0] + "/")
     with open(os.path.join(run_dir_of, "journal.jsonl"), encoding="utf-8") as handle:
         events = [e for e in map(json.loads, handle) if e["step"] == "failback"]
-    assert [e["status"] for e in events] == ["started", "started", "done"]  # killed once, resumed, finished
-    figures.set(failback_attempts=len([e for e in events if e["status"] == "started"]))
+    # reverse only (left started), killed once, resumed, finished
+    assert [e["status"] for e in events] == ["started", "started", "started", "done"]
+    # attempts of the failback that cut back (the reverse-only run before them not counted)
+    figures.set(failback_attempts=len([e for e in events if e["status"] == "started"]) - 1)
     summary = [r for r in recs if r["kind"] == "summary" and r["name"] == "failback"][-1]["data"]
     assert summary["pairs"] == 2 and summary["failed_back"] == 2 and summary["proven"] is True
     assert summary["quarantine_files"] == [path]
@@ -548,7 +637,7 @@ def test_failback(fb_lab, figures):
     assert [s["step"] for s in steps] == ["reversed", "final_sync", "cut_back"]
     assert "cut_back" in steps[2]["details"]
     reversed_files = [r for r in recs if r["name"] == "reversed" and r["subject"] == "pair:vmstore"]
-    assert reversed_files[0]["data"]["last_run"]["kind"] == "reverse delta"  # by the interrupted attempt
+    assert reversed_files[0]["data"]["last_run"]["kind"] == "reverse delta"  # by the reverse-only run
 
 
 def run_dir(lab):

@@ -5,13 +5,20 @@ their own lab (TAKEOVER_LAB_DIR, default /var/lib/crl-takeover-it, port offset
 TAKEOVER_LAB_PORT_OFFSET=330), protect it with the protect role, and purge it at the end;
 the shared lab is never touched. Playbooks run by FQCN, as users run them.
 
-Order matters (pytest keeps the file order): refusals and check mode change nothing; a
-planned takeover whose second tier fails, rolled back, then completed by a rerun (zero
-rows lost, each VM registered once, tiers in order, rpo/rto/timing evidence); a rerun
-that changes nothing; then, on a fresh lab, an emergency takeover with the primary site
-gone (outside the change window, recovery_emergency), killed during its second tier and
-completed by a rerun; last, on a fresh lab again, a planned takeover killed during its
-second tier, rolled back from that state, then completed by a rerun.
+Order matters (pytest keeps the file order): refusals (outside the window; the primary answers
+and no confirmation, the message naming what answered; an empty reference) and check mode change
+nothing; a planned takeover whose second tier fails, rolled back, then completed by a rerun (zero
+rows lost, each VM registered once, tiers in order, rpo/rto/timing evidence); a rerun that
+changes nothing; then, on a fresh lab, a planned takeover during which files keep appearing at
+the primary datastore: zero loss is not proven, it stops after the promotion before storage and
+tiers, and a rerun with takeover_accept_data_loss completes it; on a fresh lab, an emergency
+takeover with the primary site gone (refused while its vCenter still answers, even refusing the
+login; outside the change window, recovery_emergency), killed during its second tier and
+completed by a rerun; last, on a fresh lab again, a planned takeover killed during its second
+tier, rolled back from that state, then completed by a rerun.
+
+Reruns pass takeover_confirm_healthy_primary whenever the primary vCenter still answers (its VMs
+powered off): anything of the primary that answers needs the confirmation.
 
 Reliability item 3 (interrupted takeover, docs/reliability.md): the last two record their
 figures (``@pytest.mark.chaos_item("3")``, tests/chaos/figures_plugin.py).
@@ -25,6 +32,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import psycopg
@@ -286,16 +294,30 @@ def test_refused_outside_the_window_and_without_confirmation(tk_lab):
     assert unconfirmed.rc != 0
     msg = [f["msg"] for f in unconfirmed.failures() if "healthy" in f.get("msg", "")]
     assert msg and "takeover_confirm_healthy_primary" in msg[0], unconfirmed.stdout[-2000:]
+    primary_db = tk_lab.info["postgres"]["primary"]
+    assert "vCenter %s answers" % tk_lab.plan["sites"]["primary"]["vcenter"]["hostname"] in msg[0], msg[0]
+    assert "database paydb %s:%s answers (writable primary)" % (primary_db["host"], primary_db["port"]) in msg[0], msg[0]
+
+    # an emergency takeover from an empty reference (a baseline without VMs): refused before any change
+    empty = tk_lab.play(TAKEOVER, takeover_mode="emergency", recovery_emergency=True,
+                        takeover_confirm_healthy_primary=True, takeover_baseline={"vms": []})
+    assert empty.rc != 0
+    assert any("holds no VM" in f.get("msg", "") for f in empty.failures()), empty.stdout[-2000:]
 
     after = (vsphere_fingerprint(tk_lab.vcenter("primary")), vsphere_fingerprint(tk_lab.vcenter("recovery")))
     assert after == before
     with tk_lab.pg("primary") as conn:  # still the writable primary
         assert conn.execute("select pg_is_in_recovery(), current_setting('default_transaction_read_only')").fetchone() \
             == (False, "off")
+    with tk_lab.pg("standby") as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
     runs = [r for r in tk_lab.runs() if r != "20000101T000000Z"]
-    assert len(runs) == 2 and not any(tk_lab.journal(r) for r in runs)  # refused before any journaled step
+    assert len(runs) == 3 and not any(tk_lab.journal(r) for r in runs)  # refused before any journaled step
     refusals = [r for run in runs for r in tk_lab.records(run) if r["role"] == "takeover" and r["status"] == "failed"]
-    assert {r["name"] for r in refusals} == {"change_window", "primary_site"}
+    assert {r["name"] for r in refusals} == {"change_window", "primary_site", "reference"}
+    site = [r for r in refusals if r["name"] == "primary_site"][0]["data"]
+    assert site["confirmation_required"] is True and site["confirmed"] is False and len(site["answered"]) == 2
+    assert site["databases"]["paydb"]["primary"]["read_only"] is False
 
 
 def test_check_mode_changes_nothing(tk_lab):
@@ -344,8 +366,8 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
     shutil.move(saved, nvram)
     back, _summary = rolled_back(tk_lab, run_id)
 
-    # the rerun resumes the same run and completes it
-    again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    # the rerun resumes the same run and completes it (the primary vCenter still answers: confirmed again)
+    again = tk_lab.play(TAKEOVER, recovery_change_window=open_window(), takeover_confirm_healthy_primary=True)
     assert again.rc == 0, again.stdout[-3000:]
     assert set(tk_lab.runs()) - known == {run_id}
     events = tk_lab.journal(run_id)
@@ -387,7 +409,7 @@ def test_interrupted_takeover_rolls_back_then_a_rerun_completes_it(tk_lab):
 def test_a_rerun_changes_nothing_and_duplicates_nothing(tk_lab):
     before = recovery_vms(tk_lab)
     known = set(tk_lab.runs())
-    run = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    run = tk_lab.play(TAKEOVER, recovery_change_window=open_window(), takeover_confirm_healthy_primary=True)
     assert run.rc == 0, run.stdout[-3000:]
     assert run.stats.get("changed", 0) == 0
     assert recovery_vms(tk_lab) == before
@@ -395,6 +417,70 @@ def test_a_rerun_changes_nothing_and_duplicates_nothing(tk_lab):
     summary = [r for r in tk_lab.records(new) if r["kind"] == "summary" and r["name"] == "takeover"][-1]
     assert summary["status"] == "ok" and summary["data"]["already_taken_over"] is True
     assert summary["data"]["rto"]["achieved_seconds"] is None
+
+
+class FileWriter(threading.Thread):
+    """Keeps creating small files in a directory (something still writing at the primary datastore)."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.stop, self.count = path, threading.Event(), 0
+
+    def run(self):
+        while not self.stop.is_set():
+            with open(os.path.join(self.path, "late-%06d.dat" % self.count), "w", encoding="utf-8") as handle:
+                handle.write("written after the final sync started\n")
+            self.count += 1
+            time.sleep(0.02)
+
+
+def test_planned_takeover_stops_before_storage_and_tiers_when_zero_loss_is_not_proven(tk_lab):
+    """Files keep appearing at the primary datastore during the takeover: the comparison after the final delta
+    finds some left, so zero loss is not proven for vmstore. The takeover stops after the promotion (the primary
+    fenced) before the replica datastores and the tiers; a rerun without takeover_accept_data_loss stops there again;
+    with it, the rerun resumes the same run and completes it (the gate abnormal, the summary abnormal)."""
+    tk_lab.reset()
+    primary_ds = tk_lab.info["sites"]["primary"]["datastores"]["Prod-DS-01"]
+    extra = {"recovery_change_window": open_window(), "takeover_confirm_healthy_primary": True}
+    writer = FileWriter(primary_ds)
+    known = set(tk_lab.runs())
+    writer.start()
+    try:
+        stopped = tk_lab.play(TAKEOVER, **extra)
+    finally:
+        writer.stop.set()
+        writer.join(timeout=10)
+    assert stopped.rc != 0
+    msg = failure_text(stopped)
+    assert "zero data loss is not proven for vmstore" in msg and "takeover_accept_data_loss=true" in msg, msg
+    (run_id,) = set(tk_lab.runs()) - known
+    state = journal_state(tk_lab.journal(run_id))
+    assert state["takeover"] == "started"
+    assert state["takeover/pair:vmstore/promote"] == "done" and state["takeover/pair:paydb/promote"] == "done"
+    assert "takeover/storage:present" not in state and not [k for k in state if k.startswith("takeover/tier:")]
+    assert recovery_vms(tk_lab) == {}  # no VM registered at the recovery site
+    with tk_lab.pg("standby") as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (False,)
+    records = tk_lab.records(run_id)
+    zero = {r["subject"]: r["status"] for r in records if r["kind"] == "check" and r["name"] == "zero_loss"}
+    assert zero["pair:vmstore"] == "failed", zero
+    gate = [r for r in records if r["name"] == "zero_loss_gate"]
+    assert [g["status"] for g in gate] == ["failed"] and gate[0]["data"]["accepted"] is False
+    assert [p["pair"] for p in gate[0]["data"]["pairs"]] == ["vmstore"]
+
+    again = tk_lab.play(TAKEOVER, **extra)  # without the override: stops at the same place
+    assert again.rc != 0 and "zero data loss is not proven for vmstore" in failure_text(again)
+    assert "takeover/storage:present" not in journal_state(tk_lab.journal(run_id))
+
+    accepted = tk_lab.play(TAKEOVER, takeover_accept_data_loss=True, **extra)
+    assert accepted.rc == 0, accepted.stdout[-3000:]
+    assert set(tk_lab.runs()) - known == {run_id}
+    assert journal_state(tk_lab.journal(run_id))["takeover"] == "done"
+    assert_taken_over_once(recovery_vms(tk_lab), expected_ips(tk_lab))
+    records = tk_lab.records(run_id)
+    assert [g["status"] for g in records if g["name"] == "zero_loss_gate"] == ["failed", "failed", "abnormal"]
+    summary = [r for r in records if r["kind"] == "summary" and r["name"] == "takeover"][-1]
+    assert summary["status"] == "abnormal" and summary["data"]["rpo"]["zero_loss"] is False
 
 
 @pytest.mark.chaos_item("3")
@@ -410,11 +496,28 @@ def test_emergency_takeover_with_the_primary_site_gone(tk_lab, figures):
             if conn.execute("select pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
                 break
             subprocess.run(["sleep", "0.2"], check=True)
-    # the primary site goes away: its vCenter and its database
-    with open(os.path.join(LAB_DIR, "run", "vcsim-primary.pid"), encoding="utf-8") as handle:
-        os.kill(int(handle.read().strip()), 15)
+    # the primary site goes away: its database first...
     with open(os.path.join(tk_lab.info["postgres"]["primary"]["data_dir"], "postmaster.pid"), encoding="utf-8") as handle:
         os.kill(int(handle.readline().strip()), 3)  # SIGQUIT: immediate shutdown, like a crash
+    subprocess.run(["sleep", "2"], check=True)
+    # ...while its vCenter still answers, refusing the login (a wrong password): that is not "down" - refused
+    known = set(tk_lab.runs())
+    wrong = json.loads(json.dumps(tk_lab.plan))
+    wrong["sites"]["primary"]["vcenter"]["password"] = "not-the-password"
+    answered = tk_lab.play(TAKEOVER, recovery_plan=wrong, takeover_mode="emergency", recovery_emergency=True)
+    assert answered.rc != 0
+    msg = failure_text(answered)
+    assert "takeover_confirm_healthy_primary" in msg and "answers but could not be read (AuthenticationFailure" in msg, msg
+    with tk_lab.pg("standby") as conn:
+        assert conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
+    (refused_run,) = set(tk_lab.runs()) - known
+    assert tk_lab.journal(refused_run) == []
+    site = [r for r in tk_lab.records(refused_run) if r["name"] == "primary_site"][-1]
+    assert site["status"] == "failed" and site["data"]["vcenter_error_type"] == "AuthenticationFailure"
+    assert site["data"]["databases"]["paydb"]["primary"]["reachable"] is False
+    # ...then the vCenter goes too
+    with open(os.path.join(LAB_DIR, "run", "vcsim-primary.pid"), encoding="utf-8") as handle:
+        os.kill(int(handle.read().strip()), 15)
     subprocess.run(["sleep", "2"], check=True)
 
     closed = {"start": iso(-5), "end": iso(-4)}
@@ -476,7 +579,7 @@ def test_a_takeover_killed_in_tier_2_rolls_back_from_that_state_then_a_rerun_com
     back, summary = rolled_back(tk_lab, run_id)
 
     # the rerun resumes the same run and completes it: every VM of the plan, registered once
-    again = tk_lab.play(TAKEOVER, recovery_change_window=open_window())
+    again = tk_lab.play(TAKEOVER, recovery_change_window=open_window(), takeover_confirm_healthy_primary=True)
     assert again.rc == 0, again.stdout[-3000:]
     assert set(tk_lab.runs()) - known == {run_id}
     assert journal_state(tk_lab.journal(run_id))["takeover"] == "done"
