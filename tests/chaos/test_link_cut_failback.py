@@ -5,8 +5,8 @@ A private pair in two network namespaces (chaoslib.LinkedPair, tag ``fb``) is pr
 with the protect role, then taken over at database level (the replication module,
 ``state: promoted``: the old primary is fenced and stopped, as the failback role expects).
 Rows are written at the recovery site (the takeover's writes) and a writer keeps
-committing there. The failback role (playbooks/failback.yml, this pair only, no VM
-cutover) runs in the background: its reversal rewinds the old primary (pg_rewind, over
+committing there. The failback role (playbooks/failback.yml, this pair only: its tier
+holds no VM, so no VM moves) runs in the background: its reversal rewinds the old primary (pg_rewind, over
 the controller's socket) and starts it as a standby streaming from 10.250.0.2 across the
 namespace link. The moment it starts following, the link goes down for
 CHAOS_LINK_DOWN_SECONDS (>= 30) while the writer goes on at the recovery site, then up.
@@ -148,6 +148,10 @@ def test_link_cut_during_failback_resync_loses_nothing_and_resumes_alone(linked,
     primary, recovery = linked.primary, linked.standby
     evidence = str(tmp_path / "evidence")
     extra = cl.protect_vars(linked.lab, tmp_path, primary, recovery, APP, SLOT, "256MB", settings=settings(linked))
+    # a takeover at database level: the tier holding the pair holds no VM (the lab's db VMs join the next
+    # tier), so the failback of this pair alone moves no VM and splits no tier
+    tiers = extra["recovery_plan"]["tiers"]
+    tiers[1]["vms"] = list(tiers[0].pop("vms", [])) + list(tiers[1].get("vms") or [])
 
     # 1. protection, primary -> recovery, across the link
     run = cl.playbook(linked.lab, cl.PROTECT, extra_vars=extra)
@@ -175,7 +179,9 @@ def test_link_cut_during_failback_resync_loses_nothing_and_resumes_alone(linked,
     # 3. the failback role runs; its resync is cut while the writer commits at the recovery site
     writer = AckedWriter(recovery)
     writer.start()
-    failback_vars = dict(extra, failback_pairs=[APP], failback_cutover=False, failback_timeout=300,
+    # this pair only (failback_pairs): its tier has no VM, the other tiers do not need it - no VM moves; the data
+    # fails back completely (failback_cutover stays true: false would stop after the reversal)
+    failback_vars = dict(extra, failback_pairs=[APP], failback_timeout=300,
                          recovery_evidence_root=evidence)
     role = Background(lambda: cl.playbook(linked.lab, FAILBACK, extra_vars=failback_vars, timeout=900))
     peak = {"retained": 0}
