@@ -1051,8 +1051,8 @@ def _explicit_vm(rep: _Report, vm: dict, networks: list, by_name: dict[str, int]
         return
     index, net = found
     explicit.setdefault(index, []).append(vm)
-    problem = _recovery_ip_problem(vm["recovery_ip"], index, net) or _dns_of_another(vm["recovery_ip"], index,
-                                                                                    networks)
+    problem = (_recovery_ip_problem(vm["recovery_ip"], index, net)
+               or _dns_of_another(vm["recovery_ip"], index, networks))
     if problem:
         rep.add(vm["_path"] + ".recovery_ip", problem)
         return

@@ -148,12 +148,13 @@ def vmfs_plan(entry: Mapping, unresolved: Sequence[Mapping], existing: Sequence[
     resignature = (mount.get("resolution") or "resignature") == "resignature"
     if not matches and resignature and len(copies) == 1:
         return {"action": "rename", "datastore": copies[0],
-                "reason": "datastore %r is the resignatured volume %r, not renamed yet" % (copies[0],
-                                                                                         mount["volume_label"])}
+                "reason": "datastore %r is the resignatured volume %r, not renamed yet"
+                          % (copies[0], mount["volume_label"])}
     if not matches and resignature and copies:
-        return {"action": "ambiguous", "reason": "no unresolved VMFS volume labelled %r, and %d resignatured copies "
-                "of it are mounted (%s): rename the right one to %r" % (mount["volume_label"], len(copies),
-                                                                       ", ".join(copies), entry["recovery"])}
+        reason = ("no unresolved VMFS volume labelled %r, and %d resignatured copies of it are mounted (%s): "
+                  "rename the right one to %r" % (mount["volume_label"], len(copies), ", ".join(copies),
+                                                  entry["recovery"]))
+        return {"action": "ambiguous", "reason": reason}
     if not matches:
         return {"action": "missing", "reason": "no unresolved VMFS volume labelled %r (rescan done?)"
                 % mount["volume_label"]}

@@ -47,12 +47,12 @@ def run_scenarios(tmp_path: Path, tasks_file: Path, scenarios: dict, outputs: li
                 "'%s': %s" % (name, name) for name in outputs)}},
     ]
     (tmp_path / "wrapper.yml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+    tasks = [{"name": "Scenario " + name, "ansible.builtin.include_tasks": str(tmp_path / "wrapper.yml"),
+              "vars": dict(inputs, scenario_name=name)} for name, inputs in scenarios.items()]
+    write = {"dest": str(tmp_path / "out.json"), "mode": "0600", "content": "{{ scenario_results | to_json }}"}
+    tasks.append({"name": "Write", "ansible.builtin.copy": write})
     play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
-             "vars": {"scenario_results": {}},
-             "tasks": [{"name": "Scenario " + name, "ansible.builtin.include_tasks": str(tmp_path / "wrapper.yml"),
-                        "vars": dict(inputs, scenario_name=name)} for name, inputs in scenarios.items()]
-             + [{"name": "Write", "ansible.builtin.copy": {"dest": str(tmp_path / "out.json"), "mode": "0600",
-                                                            "content": "{{ scenario_results | to_json }}"}}]}]
+             "vars": {"scenario_results": {}}, "tasks": tasks}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play), encoding="utf-8")
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
            "ANSIBLE_HOME": str(tmp_path / "home"), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from pyVmomi import vim
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import ConnectionFailure
@@ -20,7 +18,7 @@ class FailingCollector(ScriptedCollector):
     def WaitForUpdatesEx(self, version, options):
         step = super().WaitForUpdatesEx(version, options)
         if isinstance(step, Exception):
-            raise step
+            raise step  # pylint: disable=raising-bad-type  # the script holds instances
         return step
 
 

@@ -92,8 +92,8 @@ class Site:
         module._datastores, module._dc = self.datastores, None
         self.module = module
 
-    def present(self, entry=ENTRY):
-        return self.module.present(self.session, [dict(entry)], self.hosts, self.datastores)
+    def present(self, entry=None):
+        return self.module.present(self.session, [dict(entry or ENTRY)], self.hosts, self.datastores)
 
     def calls(self, host=None):
         return [c[1] for c in self.log if host is None or c[0] == host]
