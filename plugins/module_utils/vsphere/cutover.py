@@ -107,45 +107,50 @@ def _check_network(net: Any, path: str, problems: list) -> dict | None:
     except InvalidInput as exc:
         problems.append("%s.recovery_subnet: %s" % (path, exc))
         return None
+    gateway = _gateway(net, "recovery_gateway", out["recovery_subnet"], "recovery_subnet", path, problems)
+    if gateway is None:
+        return None
+    out["recovery_gateway"] = gateway
+    dns = _dns_servers(net, "dns_servers", path, problems)
+    if dns is None:
+        return None
+    out["dns_servers"] = dns  # canonical text: the collision checks compare addresses as strings
+    if net.get("primary_gateway") and _gateway(net, "primary_gateway", out["primary_subnet"], "primary_subnet",
+                                               path, problems) is None:
+        return None
+    servers = _dns_servers(net, "primary_dns_servers", path, problems)
+    if servers is None:
+        return None
+    out["primary_gateway"] = net.get("primary_gateway") or None
+    out["primary_dns_servers"] = list(net.get("primary_dns_servers") or [])
+    return out
+
+
+def _gateway(net: Mapping, key: str, subnet: str, subnet_key: str, path: str, problems: list) -> str | None:
+    """``net[key]`` as canonical text when it is an address inside ``subnet``, else None (the problem noted)."""
     try:
-        if not ipmap.ip_in_subnet(net["recovery_gateway"], out["recovery_subnet"]):
-            problems.append("%s.recovery_gateway: gateway %s is outside recovery_subnet %s"
-                            % (path, net["recovery_gateway"], out["recovery_subnet"]))
+        if not ipmap.ip_in_subnet(net[key], subnet):
+            problems.append("%s.%s: gateway %s is outside %s %s" % (path, key, net[key], subnet_key, subnet))
             return None
-        out["recovery_gateway"] = str(ipmap.parse_ip(net["recovery_gateway"]))
+        return str(ipmap.parse_ip(net[key]))
     except InvalidInput as exc:
-        problems.append("%s.recovery_gateway: %s" % (path, exc))
+        problems.append("%s.%s: %s" % (path, key, exc))
         return None
-    dns = net.get("dns_servers")
-    if dns is not None and not isinstance(dns, (list, tuple)):
-        problems.append("%s.dns_servers: must be a list of IP addresses" % path)
-        return None
-    try:  # canonical text: the collision checks compare addresses as strings
-        out["dns_servers"] = [str(ipmap.parse_ip(server, "DNS server address")) for server in dns or []]
-    except InvalidInput as exc:
-        problems.append("%s.dns_servers: %s" % (path, exc))
-        return None
-    if net.get("primary_gateway"):
-        try:
-            if not ipmap.ip_in_subnet(net["primary_gateway"], out["primary_subnet"]):
-                problems.append("%s.primary_gateway: gateway %s is outside primary_subnet %s"
-                                % (path, net["primary_gateway"], out["primary_subnet"]))
-                return None
-        except InvalidInput as exc:
-            problems.append("%s.primary_gateway: %s" % (path, exc))
-            return None
-    servers = net.get("primary_dns_servers")
+
+
+def _dns_servers(net: Mapping, key: str, path: str, problems: list) -> list | None:
+    """``net[key]`` (a list of IP addresses, default []) as canonical text, else None (the problem noted)."""
+    servers = net.get(key)
     if servers is not None and not isinstance(servers, (list, tuple)):
-        problems.append("%s.primary_dns_servers: must be a list of IP addresses" % path)
+        problems.append("%s.%s: must be a list of IP addresses" % (path, key))
         return None
+    out = []
     for i, server in enumerate(servers or []):
         try:
-            ipmap.parse_ip(server, "DNS server address")
+            out.append(str(ipmap.parse_ip(server, "DNS server address")))
         except InvalidInput as exc:
-            problems.append("%s.primary_dns_servers[%d]: %s" % (path, i, exc))
+            problems.append("%s.%s[%d]: %s" % (path, key, i, exc))
             return None
-    out["primary_gateway"] = net.get("primary_gateway") or None
-    out["primary_dns_servers"] = list(servers or [])
     return out
 
 

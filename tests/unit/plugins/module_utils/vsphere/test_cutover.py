@@ -593,7 +593,7 @@ def test_selection_explicit_network_dns_servers_checked():
     for net, problem in [(dict(NET, dns_servers="10.20.0.53"),
                           "networks[0].dns_servers: must be a list of IP addresses"),
                          (dict(NET, dns_servers=["dns"]),
-                          "networks[0].dns_servers: 'dns' is not a valid DNS server address")]:
+                          "networks[0].dns_servers[0]: 'dns' is not a valid DNS server address")]:
         assert cutover.selection(None, tiers=tiers, networks=[net], storage_map=[STORE])[1] == [problem]
 
 
