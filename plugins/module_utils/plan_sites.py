@@ -21,7 +21,7 @@ takeover), and a standby database need not answer before ``protect``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
@@ -250,14 +250,24 @@ def recovery_addresses(plan: Mapping[str, Any], vms: Mapping[str, Any]) -> tuple
 
 def _collisions(plan: Mapping[str, Any], addresses: dict[str, list[dict]]) -> list[Problem]:
     """No two VMs on one recovered IP; none on a gateway or DNS server."""
+    return collisions(plan["networks"], _tier_vms(plan), addresses)
+
+
+def collisions(networks: Sequence[Mapping[str, Any]], vms, addresses: Mapping[str, list[dict]],
+               ref: Callable[[int, Mapping[str, Any]], str] = _ref) -> list[Problem]:
+    """No two VMs on one recovered IP; none on a gateway or DNS server.
+
+    ``vms``: ``(path, vm)`` in recovery order (a clash is reported at the later VM);
+    ``addresses``: VM name -> its recovered addresses; ``ref(index, network)`` names a network.
+    """
     problems = []
     reserved = {}
-    for i, net in enumerate(plan["networks"]):
-        reserved[net["recovery_gateway"]] = f"the recovery_gateway of {_ref(i, net)}"
+    for i, net in enumerate(networks):
+        reserved[net["recovery_gateway"]] = f"the recovery_gateway of {ref(i, net)}"
         for dns in net["dns_servers"]:
-            reserved.setdefault(dns, f"a DNS server of {_ref(i, net)}")
+            reserved.setdefault(dns, f"a DNS server of {ref(i, net)}")
     owners: dict[str, tuple[str, str]] = {}
-    for path, vm in _tier_vms(plan):
+    for path, vm in vms:
         for address in addresses.get(vm["name"], []):
             ip, name = address["ip"], _show(vm["name"])
             if ip in reserved:

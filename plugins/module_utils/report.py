@@ -96,10 +96,6 @@ def _data(record):
     return data if isinstance(data, dict) else {}
 
 
-def _dict(value):
-    return value if isinstance(value, dict) else {}
-
-
 def _step_times(record):
     """(start, end) aware datetimes of a timing record, or None.
 

@@ -124,7 +124,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.errors import 
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import inventory, presentation, tasks
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.cutover import strip_derived
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.module_base import VsphereModule
-from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import fault_message
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import fault_message, fault_text
 
 try:
     from pyVmomi import vim, vmodl
@@ -350,13 +350,6 @@ def rename(session, datastore, name, path) -> None:
     """Rename_Task of a datastore to ``name``, awaited."""
     await_task(session, lambda: datastore.Rename_Task(newName=name), "%s: renaming datastore %s to %r"
                % (path, getattr(datastore, "_moId", datastore), name))
-
-
-def fault_text(fault) -> str:
-    """``NotFound: <message>`` of a (localized) method fault."""
-    inner = getattr(fault, "fault", None) or fault
-    return "%s: %s" % (type(inner).__name__.rsplit(".", 1)[-1],
-                       getattr(fault, "localizedMessage", None) or fault_message(inner))
 
 
 def host_obj(session, host_row, path):

@@ -25,7 +25,6 @@ The executor (executor.py) runs the steps tier by tier.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any, Mapping, Sequence
 
 from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
@@ -94,7 +93,7 @@ def _check_network(net: Any, path: str, problems: list) -> dict | None:
         problems.append("%s.%s: is required" % (path, key))
     if missing:
         return None
-    out = dict(net, dns_servers=list(net.get("dns_servers") or []), path=path)
+    out = dict(net, path=path)
     try:
         primary = ipmap.parse_cidr(net["primary_subnet"])
         out["primary_subnet"] = str(primary)
@@ -115,14 +114,15 @@ def _check_network(net: Any, path: str, problems: list) -> dict | None:
     if dns is None:
         return None
     out["dns_servers"] = dns  # canonical text: the collision checks compare addresses as strings
-    if net.get("primary_gateway") and _gateway(net, "primary_gateway", out["primary_subnet"], "primary_subnet",
-                                               path, problems) is None:
+    out["primary_gateway"] = None
+    if net.get("primary_gateway"):
+        out["primary_gateway"] = _gateway(net, "primary_gateway", out["primary_subnet"], "primary_subnet", path,
+                                          problems)
+        if out["primary_gateway"] is None:
+            return None
+    out["primary_dns_servers"] = _dns_servers(net, "primary_dns_servers", path, problems)
+    if out["primary_dns_servers"] is None:
         return None
-    servers = _dns_servers(net, "primary_dns_servers", path, problems)
-    if servers is None:
-        return None
-    out["primary_gateway"] = net.get("primary_gateway") or None
-    out["primary_dns_servers"] = list(net.get("primary_dns_servers") or [])
     return out
 
 
@@ -241,11 +241,10 @@ def selection(plan: Mapping | None, tiers: Sequence | None = None, vms: Sequence
                     elif not ipmap.ip_in_subnet(vm["recovery_ip"], net[0]["recovery_subnet"]):
                         problems.append("%s.recovery_ip: %s is outside recovery_subnet %s of network %r"
                                         % (vm["path"], vm["recovery_ip"], net[0]["recovery_subnet"], net[0]["name"]))
-                    elif _reserved(vm["recovery_ip"], net[0]["recovery_subnet"]):
+                    elif (role := _reserved(vm["recovery_ip"], net[0]["recovery_subnet"])):
                         problems.append("%s.recovery_ip: %s is the %s of recovery_subnet %s of network %r"
-                                        % (vm["path"], vm["recovery_ip"],
-                                           _reserved(vm["recovery_ip"], net[0]["recovery_subnet"]),
-                                           net[0]["recovery_subnet"], net[0]["name"]))
+                                        % (vm["path"], vm["recovery_ip"], role, net[0]["recovery_subnet"],
+                                           net[0]["name"]))
                     else:
                         vm["network"] = net[0]["name"]
                 except InvalidInput as exc:
@@ -330,59 +329,52 @@ def _primary_address(vm: Mapping, nic: Mapping, net: Mapping, problems: list, re
             "gateway": net.get("primary_gateway"), "dns_servers": list(net.get("primary_dns_servers") or [])}
 
 
-_MINI_PATH = re.compile(r"\btiers\[(\d+)\]\.vms\[0\]")
-_NETWORK_REF = re.compile(r"(?<![\w.\]])networks\[(\d+)\]")
-
-
 def _other_plan_vms(sel: Mapping, records: Mapping[str, Mapping], selected: set) -> list:
     """``(path, vm, addresses)`` of the plan's VMs not selected whose recovery addresses are at hand.
 
     An explicit ``recovery_ip``, else the VM's record in ``records`` (baseline or live): nothing is
-    read for them, and a VM whose address cannot be computed is left out (its own run reports it).
+    read for them, and a VM whose address cannot be computed - its network not in this network
+    map, say - is left out (its own run reports it).
     """
     nets = sel["networks"]
-    out = []
+    names = {n["name"] for n in nets}
+    found: list = []        # (order, path, vm, addresses)
+    recorded: list = []     # (order, path, vm, record): their addresses in one call below
     for t, tier in enumerate((sel.get("plan") or {}).get("tiers") or []):
         for v, vm in enumerate(tier.get("vms") or []):
-            if vm["name"] in selected:
+            if vm["name"] in selected or (vm.get("network") is not None and vm["network"] not in names):
                 continue
-            record = records.get(vm["name"])
+            path, record = "plan.tiers[%d].vms[%d]" % (t, v), records.get(vm["name"])
             if record is not None:
-                found, _unused = plan_sites.recovery_addresses({"networks": nets, "tiers": [{"vms": [vm]}]},
-                                                               {vm["name"]: _facts(record)})
-                addresses = found.get(vm["name"]) or []
+                recorded.append(((t, v), path, vm, record))
             elif vm.get("recovery_ip") is not None:
                 try:
-                    addresses = [ipmap.recovery_address(vm, None, nets)]
+                    found.append(((t, v), path, vm, [ipmap.recovery_address(vm, None, nets)]))
                 except InvalidInput:
-                    addresses = []
-            else:
-                continue
-            if addresses:
-                out.append(("plan.tiers[%d].vms[%d]" % (t, v), vm, addresses))
-    return out
+                    continue
+    if recorded:
+        addresses, _unused = plan_sites.recovery_addresses(
+            {"networks": nets, "tiers": [{"vms": [vm for _o, _p, vm, _r in recorded]}]},
+            {vm["name"]: _facts(record) for _o, _p, vm, record in recorded})
+        found += [(order, path, vm, addresses[vm["name"]]) for order, path, vm, _r in recorded
+                  if addresses.get(vm["name"])]
+    return [(path, vm, addresses) for _order, path, vm, addresses in sorted(found, key=lambda f: f[0])]
 
 
 def address_problems(nets: Sequence[Mapping], selected: Sequence[tuple], others: Sequence[tuple] = ()) -> list[str]:
-    """Recovered IPs on a gateway or DNS server, or shared by two VMs: ``plan_sites``' rules (``_collisions``).
+    """Recovered IPs on a gateway or DNS server, or shared by two VMs: ``plan_sites.collisions``' rules.
 
     ``selected`` / ``others``: ``(path, vm, addresses)``; only problems of a selected VM are reported
     (the others' addresses count, so a VM cannot take the address of a VM of another tier).
     """
     order = list(others) + list(selected)  # a clash between both is reported at the selected VM
-    mini = {"networks": nets, "tiers": [{"vms": [vm]} for _unused, vm, _addresses in order]}
-    addresses = {}
+    addresses: dict = {}
     for _unused, vm, found in order:
         addresses.setdefault(vm["name"], []).extend(a for a in found if a)
-    problems = []
-    for problem in plan_sites._collisions(mini, addresses):  # pylint: disable=protected-access
-        index = int(_MINI_PATH.match(problem.path).group(1))
-        if index < len(others):
-            continue  # between VMs not selected: reported when they are
-        message = _MINI_PATH.sub(lambda m: order[int(m.group(1))][0], problem.message)
-        message = _NETWORK_REF.sub(lambda m: nets[int(m.group(1))]["path"], message)
-        problems.append("%s: %s" % (order[index][0], message))
-    return problems
+    wanted = {path for path, _vm, _addresses in selected}
+    found = plan_sites.collisions(nets, [(path, vm) for path, vm, _unused in order], addresses,
+                                  ref=lambda _index, net: "%s (%s)" % (net["path"], net["name"]))
+    return ["%s: %s" % (problem.path, problem.message) for problem in found if problem.path in wanted]
 
 
 def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
@@ -504,9 +496,9 @@ def target_problems(items: Sequence[Mapping], sel: Mapping, portgroups: Mapping[
         if action in ("takeover", "drill", "failback"):
             needed = [item.get("register_datastore")]
             needed += [ds if action == "failback" else replicas.get(ds) for ds in item.get("datastores") or []]
-            for ds in needed:
+            for ds in dict.fromkeys(needed):  # each once: a VM is named once per datastore
                 info = datastores.get(ds) if ds else None
-                if ds and (info is None or not info.get("mounted")) and item["name"] not in missing.get(ds, []):
+                if ds and (info is None or not info.get("mounted")):
                     missing.setdefault(ds, []).append(item["name"])
                     first_path.setdefault(ds, item["path"])
     field = "recovery" if action != "failback" else "primary"

@@ -34,7 +34,7 @@ from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import
     tasks,
     waits,
 )
-from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import fault_message
+from ansible_collections.continuity.recovery.plugins.module_utils.vsphere.session import fault_message, fault_text
 
 try:
     from pyVmomi import vim, vmodl
@@ -185,28 +185,28 @@ def read_records(session, datacenter: str, names: Sequence[str]) -> dict:
     return records
 
 
-def _fault_text(fault) -> str:
-    """``InsufficientResourcesFault: <message>`` of a (localized) method fault."""
-    inner = getattr(fault, "fault", None) or fault
-    message = getattr(fault, "localizedMessage", None) or fault_message(inner)
-    name = type(inner).__name__.rsplit(".", 1)[-1]
-    return message if message == name else "%s: %s" % (name, message)
+NOT_IN_POWER_ON_RESULT = ("vCenter neither attempted to power it on nor said why (the VM is not in the "
+                          "PowerOnMultiVM result)")
 
 
-def not_powered_on(moid: str, result) -> str:
-    """Why PowerOnMultiVM_Task (``result``: its ClusterPowerOnVmResult) did not attempt to power on VM ``moid``."""
+def not_powered_on(result) -> dict[str, str]:
+    """``{moid: why}`` of the VMs PowerOnMultiVM_Task (``result``: its ClusterPowerOnVmResult) did not attempt
+    to power on - the first reason given for a VM wins; a VM it does not name at all: NOT_IN_POWER_ON_RESULT."""
+    why: dict[str, str] = {}
     for entry in getattr(result, "notAttempted", None) or []:
-        if entry.vm is not None and entry.vm._moId == moid:
-            return "vCenter did not attempt to power it on: %s" % (
-                _fault_text(entry.fault) if entry.fault is not None else "no reason given")
+        if entry.vm is not None:
+            why.setdefault(entry.vm._moId, "vCenter did not attempt to power it on: %s" % (
+                fault_text(entry.fault) if entry.fault is not None else "no reason given"))
     for rec in getattr(result, "recommendations", None) or []:
-        targets = [rec.target] + [a.target for a in rec.action or []]
-        if any(getattr(t, "_moId", None) == moid for t in targets):
-            return ("DRS only recommended powering it on (%s) and did not power it on: the cluster's DRS is in manual "
-                    "or partially automated mode and vCenter did not honour OverrideAutomationLevel=fullyAutomated; "
-                    "set DRS of the cluster (or the VM's override) to fully automated, or apply the recommendation"
-                    % (rec.reasonText or rec.reason or "recommendation %s" % rec.key))
-    return "vCenter neither attempted to power it on nor said why (the VM is not in the PowerOnMultiVM result)"
+        text = ("DRS only recommended powering it on (%s) and did not power it on: the cluster's DRS is in manual "
+                "or partially automated mode and vCenter did not honour OverrideAutomationLevel=fullyAutomated; "
+                "set DRS of the cluster (or the VM's override) to fully automated, or apply the recommendation"
+                % (rec.reasonText or rec.reason or "recommendation %s" % rec.key))
+        for target in [rec.target] + [a.target for a in rec.action or []]:
+            moid = getattr(target, "_moId", None)
+            if moid is not None:
+                why.setdefault(moid, text)
+    return why
 
 
 class Cutover:
@@ -551,9 +551,10 @@ class Cutover:
             result = outcome.result
             attempted = {a.vm._moId: a for a in getattr(result, "attempted", None) or [] if a.vm is not None}
             if result is not None:  # vcsim reports no result: it powered every VM on itself
+                why = not_powered_on(result)
                 for moid, item in objs.items():
                     if moid not in attempted:
-                        self.fail(item, "power_on", not_powered_on(moid, result))
+                        self.fail(item, "power_on", why.get(moid, NOT_IN_POWER_ON_RESULT))
             children = [(objs[m], a.task) for m, a in attempted.items() if a.task is not None and m in objs]
             if children:
                 for (item, _unused), child in zip(children, tasks.wait_for_tasks(

@@ -214,6 +214,14 @@ class Session:
         return matches[0]
 
 
+def fault_text(fault) -> str:
+    """``InsufficientResourcesFault: <message>`` of a (localized) method fault (the message alone when it is the name)."""
+    inner = getattr(fault, "fault", None) or fault
+    message = getattr(fault, "localizedMessage", None) or fault_message(inner)
+    name = type(inner).__name__.rsplit(".", 1)[-1]
+    return message if message == name else "%s: %s" % (name, message)
+
+
 def fault_message(fault) -> str:
     """The human part of a vSphere fault (msg, else its localized message, else its type)."""
     message = getattr(fault, "msg", None)
