@@ -626,3 +626,13 @@ def test_work_items_collisions_with_vms_of_the_other_plan_tiers():
     assert cutover.work_items(sel, records, "takeover")[1] == []
     sel, _unused = cutover.selection(make_plan(), tiers=["app"])
     assert cutover.work_items(sel, dict(RECORDS, app01=record("app01", "10.10.9.9")), "failback")[1] == []
+
+
+def test_work_items_skip_other_tiers_vms_whose_network_the_map_lacks():
+    """A VM of another tier naming a network the `networks` option leaves out has no address here (it raised)."""
+    plan = make_plan()
+    plan["tiers"][2]["vms"][0] = {"name": "web01", "recovery_ip": "10.20.9.9", "network": "prod"}
+    sel, problems = cutover.selection(plan, tiers=["app"], networks=[dict(NET, name="other")])
+    assert problems == []
+    items, problems = cutover.work_items(sel, RECORDS, "takeover")
+    assert problems == [] and [i["name"] for i in items] == ["app01", "app02"]
