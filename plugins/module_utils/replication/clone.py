@@ -55,11 +55,27 @@ def _is_time(text):
             candidates.append(stamp)
     for stamp in candidates:
         try:
-            datetime.datetime.fromisoformat(stamp.strip())
+            datetime.datetime.fromisoformat(_offset_with_colon(stamp.strip()))
             return True
         except ValueError:
             continue
     return False
+
+
+_SHORT_OFFSET = re.compile(r"(?:Z|([+-]\d{2})(\d{2})?)$")
+
+
+def _offset_with_colon(stamp):
+    """``Z``, ``+00`` and ``+0530`` as ``+00:00`` / ``+05:30``: what fromisoformat reads before Python 3.11
+    (the module may run on an older Python on the database host)."""
+    if "T" not in stamp and " " not in stamp:
+        return stamp  # a date alone: an offset-looking tail is part of it (2026-11-23)
+    match = _SHORT_OFFSET.search(stamp)
+    if match is None:
+        return stamp
+    if match.group(0) == "Z":
+        return stamp[:-1] + "+00:00"
+    return stamp[:match.start()] + "%s:%s" % (match.group(1), match.group(2) or "00")
 
 
 def target_of(target_time=None, target_lsn=None, target_name=None):

@@ -135,3 +135,17 @@ def test_check_inputs():
         cl.check_inputs(65536)
     with pytest.raises(InvalidInput, match="^count_tables: 'a.b.c' "):
         cl.check_inputs(5440, ["payments", "a.b.c"])
+
+
+@pytest.mark.parametrize("stamp, older_python_reads", [
+    ("2026-11-23 18:59:00+00", "2026-11-23 18:59:00+00:00"),
+    ("2026-11-23T18:59:00Z", "2026-11-23T18:59:00+00:00"),
+    ("2026-11-23 18:59:00+0530", "2026-11-23 18:59:00+05:30"),
+    ("2026-11-23 18:59:00-05", "2026-11-23 18:59:00-05:00"),
+    ("2026-11-23 18:59:00+05:30", "2026-11-23 18:59:00+05:30"),
+    ("2026-11-23 18:59:00", "2026-11-23 18:59:00"),
+    ("2026-11-23", "2026-11-23"),
+])
+def test_time_offsets_as_python_before_3_11_reads_them(stamp, older_python_reads):
+    # datetime.fromisoformat before 3.11 takes only +HH:MM offsets; the module may run on such a database host
+    assert cl._offset_with_colon(stamp) == older_python_reads  # pylint: disable=protected-access
