@@ -55,7 +55,8 @@ engine:
 source:
   description:
     - The primary side - C(endpoint), C(reachable), C(role) (primary/standby; rsync source/fenced),
-      C(timeline), C(position) (current LSN), C(error) when unreachable; postgresql adds C(slot) and C(sender).
+      C(timeline), C(position) (current LSN), C(error) when unreachable; postgresql adds C(slot), C(sender)
+      and C(read_only) (its C(default_transaction_read_only) is on - a fenced old primary).
   returned: always
   type: dict
 target:
