@@ -19,7 +19,6 @@ functions, unit-tested in tests/unit/plugins/module_utils/replication/test_clone
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -28,6 +27,7 @@ import socket
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
 from ansible_collections.continuity.recovery.plugins.module_utils.evidence import utcnow
+from ansible_collections.continuity.recovery.plugins.module_utils.replication import divergence
 
 MARKER_SUFFIX = ".continuity-clone.json"
 MARKER_SCHEMA = "continuity.recovery/database-clone/v1"
@@ -53,29 +53,7 @@ def _is_time(text):
         stamp, zone = text.rsplit(" ", 1)
         if _ZONE.match(zone):
             candidates.append(stamp)
-    for stamp in candidates:
-        try:
-            datetime.datetime.fromisoformat(_offset_with_colon(stamp.strip()))
-            return True
-        except ValueError:
-            continue
-    return False
-
-
-_SHORT_OFFSET = re.compile(r"(?:Z|([+-]\d{2})(\d{2})?)$")
-
-
-def _offset_with_colon(stamp):
-    """``Z``, ``+00`` and ``+0530`` as ``+00:00`` / ``+05:30``: what fromisoformat reads before Python 3.11
-    (the module may run on an older Python on the database host)."""
-    if "T" not in stamp and " " not in stamp:
-        return stamp  # a date alone: an offset-looking tail is part of it (2026-11-23)
-    match = _SHORT_OFFSET.search(stamp)
-    if match is None:
-        return stamp
-    if match.group(0) == "Z":
-        return stamp[:-1] + "+00:00"
-    return stamp[:match.start()] + "%s:%s" % (match.group(1), match.group(2) or "00")
+    return any(divergence.to_datetime(stamp) is not None for stamp in candidates)
 
 
 def target_of(target_time=None, target_lsn=None, target_name=None):

@@ -78,15 +78,27 @@ def iso(text):
     return parsed.isoformat() if parsed else None
 
 
+_SHORT_OFFSET = re.compile(r"(?:Z|([+-]\d{2})(\d{2})?)$")
+
+
+def offset_with_colon(stamp):
+    """``Z``, ``+00`` and ``+0530`` as ``+00:00`` / ``+05:30``: what fromisoformat reads before Python 3.11
+    (the modules may run on an older Python on a database host)."""
+    if "T" not in stamp and " " not in stamp:
+        return stamp  # a date alone: an offset-looking tail is part of it (2026-11-23)
+    match = _SHORT_OFFSET.search(stamp)
+    if match is None:
+        return stamp
+    if match.group(0) == "Z":
+        return stamp[:-1] + "+00:00"
+    return stamp[:match.start()] + "%s:%s" % (match.group(1), match.group(2) or "00")
+
+
 def to_datetime(text):
     """PostgreSQL or ISO timestamp text -> aware datetime (UTC when it has no offset), or None."""
     if not text:
         return None
-    value = str(text).strip().replace(" ", "T", 1)
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    if re.search(r"[+-]\d\d$", value):
-        value += ":00"
+    value = offset_with_colon(str(text).strip().replace(" ", "T", 1))
     try:
         parsed = datetime.datetime.fromisoformat(value)
     except ValueError:

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
 from ansible_collections.continuity.recovery.plugins.module_utils.replication import clone as cl
+from ansible_collections.continuity.recovery.plugins.module_utils.replication import divergence
 
 LATEST = {"time": None, "lsn": None, "name": None}
 RUNNING = {"exists": True, "pid": 42, "reachable": True, "in_recovery": False}
@@ -148,4 +149,4 @@ def test_check_inputs():
 ])
 def test_time_offsets_as_python_before_3_11_reads_them(stamp, older_python_reads):
     # datetime.fromisoformat before 3.11 takes only +HH:MM offsets; the module may run on such a database host
-    assert cl._offset_with_colon(stamp) == older_python_reads  # pylint: disable=protected-access
+    assert divergence.offset_with_colon(stamp) == older_python_reads
