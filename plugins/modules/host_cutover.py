@@ -118,8 +118,14 @@ options:
         configuration path are used.
       - When the primary vCenter answers its live records win, except that a NIC reporting no IP
         (a guest already shut down) keeps the baseline's IPs (same MAC).
+      - A NIC whose IPs neither the primary nor O(baseline) gives takes those the takeover recorded -
+        the VM a takeover of this collection registers at the recovery site carries its source's
+        NICs and IPs, as read before the shutdown, in extraConfig C(continuity.recovery.source_nics) -
+        so a rerun of a takeover, or a failback, finds the addresses of primary VMs already shut down.
+        A source shut down whose registration failed has none recorded - then only O(baseline) (or an
+        explicit C(recovery_ip)) has them, and the run fails before any change saying so.
       - For V(failback) it is the source of the primary IPs when given; a primary VM that is powered off
-        reports no IP, so without it the failback fails before any change.
+        reports no IP, so without it and without the recorded addresses the failback fails before any change.
     type: raw
   primary:
     description:
@@ -518,9 +524,11 @@ class HostCutover(VsphereModule):
                                                                               names))
                 if action == "takeover":
                     source = primary_session
-            items, problems = cplan.work_items(sel, records, action)
             view = executor.SiteView(session, recovery["datacenter"], recovery["cluster"], recovery["vm_folder"],
                                      recovery["resource_pool"])
+            if action == "takeover":
+                records = self.fill_from_registrations(records, view, names)
+            items, problems = cplan.work_items(sel, records, action)
             datastores = view.datastores
             if self.module.check_mode and params["pending_datastores"]:
                 datastores = dict(datastores, **{name: {"mounted": True, "pending": True}
@@ -546,10 +554,21 @@ class HostCutover(VsphereModule):
             if primary_session is not None:
                 primary_session.close()
 
+    @staticmethod
+    def fill_from_registrations(records, view, names) -> dict:
+        """Primary IPs that neither the primary (a guest shut down) nor baseline has, from the
+        takeover registrations at the recovery site (``view``) - read only when some are missing."""
+        lacking = cplan.lacking_ips(records, names)
+        return cplan.fill_from_registrations(records, view.read_vms(lacking)) if lacking else records
+
     def failback(self, recovery_session, primary_session, primary, recovery, sel, names, baseline) -> dict:
         live = executor.read_records(primary_session, primary["datacenter"], names)
         records = dict(live)
         records.update(baseline)
+        if cplan.lacking_ips(records, names) and not self.params.get("shutdown_only"):
+            records = self.fill_from_registrations(records, executor.SiteView(
+                recovery_session, recovery["datacenter"], recovery["cluster"], recovery["vm_folder"],
+                recovery["resource_pool"]), names)
         items, problems = cplan.work_items(sel, records, "failback", bool(self.params.get("shutdown_only")))
         view = executor.SiteView(primary_session, primary["datacenter"], primary.get("cluster"),
                                  primary.get("vm_folder"), primary.get("resource_pool"), role="primary")

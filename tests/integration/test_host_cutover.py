@@ -133,6 +133,24 @@ def primary_vms(lab):
             if isinstance(v, dict) and "power" in v}
 
 
+def blank_guest_ips(lab, names):
+    """Make powered-off primary VMs report no guest IP, as vSphere does (vcsim keeps guest.net on power-off)."""
+    si = connect(lab, "primary")
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        vms = {vm.name: vm for vm in view.view if vm.name in names}
+        view.Destroy()
+        for name in names:
+            assert str(vms[name].runtime.powerState) == "poweredOff", name
+            WaitForTask(vms[name].ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[
+                vim.option.OptionValue(key="SET.guest.ipAddress", value="")])))
+    finally:
+        Disconnect(si)
+    primary = primary_vms(lab)
+    assert all(not [ip for ip in primary[n]["ips"] if ip] for n in names), {n: primary[n]["ips"] for n in names}
+
+
 def expected_ips(lab):
     return {vm["name"]: "10.20." + vm["ip"].split(".", 2)[2] for vm in lab["vms"]}
 
@@ -298,7 +316,22 @@ def test_partial_takeover_then_resume_without_duplicates(cut_lab):
     assert primary[web[0]]["power"] == "poweredOn"
     assert primary[cut_lab["plan"]["tiers"][0]["vms"][0]]["power"] == "poweredOff"
 
-    result = run_module("host_cutover", args(cut_lab, action="takeover"))
+    # on vSphere the guests shut down report no IP any more: the VMs the first run registered recorded
+    # their sources' addresses; the one whose registration failed has none, and the rerun says so first
+    off = [n for n, v in primary.items() if v["power"] == "poweredOff"]
+    assert broken in off and len(off) > 1
+    blank_guest_ips(cut_lab, off)
+    before = vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"])
+    refused = run_module("host_cutover", args(cut_lab, action="takeover"))
+    assert refused["failed"] and len(refused["problems"]) == 1, refused.get("msg")
+    assert refused["problems"][0].startswith("plan.tiers[1].vms[1]: VM '%s' reports no IPv4 address" % broken)
+    assert "pass baseline" in refused["problems"][0]
+    assert vsphere_fingerprint(cut_lab["sites"]["recovery"]["vcenter"]) == before
+    assert primary_vms(cut_lab)[web[0]]["power"] == "poweredOn"
+
+    ip = next(vm["ip"] for vm in cut_lab["vms"] if vm["name"] == broken)
+    result = run_module("host_cutover", args(cut_lab, action="takeover",
+                                             baseline=[{"name": broken, "nics": [{"ip_addresses": [ip]}]}]))
     assert not result["failed"], result.get("msg")
     status = {v["name"]: v["status"] for v in result["vms"]}
     assert status[broken] == "changed" and all(status[n] == "changed" for n in web)
@@ -314,11 +347,14 @@ def test_partial_takeover_then_resume_without_duplicates(cut_lab):
     assert sorted(vms) == sorted(wanted)  # one registration per VM, nothing else
     for name, ip in wanted.items():
         assert vms[name] == [("poweredOn", ["DR-Prod"], [ip], "takeover", False)], name
+    blank_guest_ips(cut_lab, web)  # every source is down now, none reports an IP, and no baseline is given
     again = run_module("host_cutover", args(cut_lab, action="takeover"))
-    assert again["changed"] is False and {v["status"] for v in again["vms"]} == {"unchanged"}
+    assert again["changed"] is False and {v["status"] for v in again["vms"]} == {"unchanged"}, again.get("msg")
 
 
 def test_failback_restores_primary_addresses(cut_lab):
+    """No baseline and no primary guest reports an IP (blanked above): the takeover's records have them."""
+    assert not [ip for v in primary_vms(cut_lab).values() for ip in v["ips"] if ip]
     result = run_module("host_cutover", args(cut_lab, action="failback"))
     assert not result["failed"], result.get("msg")
     primary = primary_vms(cut_lab)

@@ -25,6 +25,7 @@ The executor (executor.py) runs the steps tier by tier.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Mapping, Sequence
 
 from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
@@ -39,11 +40,15 @@ MODES = ("planned", "emergency")
 
 MARKER_ROLE = "continuity.recovery.role"
 MARKER_SOURCE = "continuity.recovery.source"
+MARKER_SOURCE_NICS = "continuity.recovery.source_nics"
 ROLE_TAKEOVER = "takeover"
 ROLE_FAILBACK = "failback"
 ROLE_DRILL_CLONE = "drill-clone"
 ROLE_DRILL_SOURCE = "drill-source"
 DRILL_SNAPSHOT = "continuity.recovery drill"
+
+# plan_sites' words for "this VM reports no address the recovery IP could be computed from"
+NO_ADDRESS_TEXT = "so its recovery IP cannot be computed"
 
 PORTGROUP_KEY = {"takeover": "recovery", "drill": "drill", "failback": "primary"}
 
@@ -413,7 +418,12 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
                 addresses = {vm["name"]: []}
             else:
                 addresses, found = plan_sites.recovery_addresses(mini, {vm["name"]: _facts(record)})
-            problems += ["%s: %s" % (vm["path"], p.message) for p in found]
+            hint = ""
+            if record.get("power_state") == "poweredOff" and vm["name"] in lacking_ips(records, [vm["name"]]):
+                hint = (" - it is powered off at site primary and no takeover registration of this collection at the "
+                        "recovery site records its addresses: pass baseline (the baseline role's record)")
+            problems += ["%s: %s%s" % (vm["path"], p.message, hint if NO_ADDRESS_TEXT in p.message else "")
+                         for p in found]
             by_network = {a["network"]: a for a in addresses.get(vm["name"], [])}
             desired, nic_addresses = [], []
             for nic in record.get("nics") or []:
@@ -459,6 +469,7 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
                 "datastores": sorted(used), "disks": disks,
                 "source_power": record.get("power_state"),
                 "source_tools": record.get("tools_running_status"),
+                "source_nics": source_nics(record) if action == "takeover" else None,
             })
     if readdressed:
         selected = {vm["name"] for tier in sel["tiers"] for vm in tier["vms"]}
@@ -543,14 +554,93 @@ def adoption_problem(item: Mapping, state: Mapping | None) -> str | None:
 # -- state at the target site -----------------------------------------------------------------
 
 def marker(extra_config: Sequence[Mapping] | None) -> dict:
-    """``{role, source}`` from a VM's extraConfig (empty when the VM carries no marker)."""
+    """``{role, source, source_nics}`` from a VM's extraConfig (empty when the VM carries no marker).
+
+    ``source_nics`` (a takeover's registration only): the source VM's NICs as ``source_nics``
+    gives them, or absent when the option is missing or not of that shape.
+    """
     found = {}
     for option in extra_config or []:
         if option.get("key") == MARKER_ROLE:
             found["role"] = option.get("value")
         elif option.get("key") == MARKER_SOURCE:
             found["source"] = option.get("value")
+        elif option.get("key") == MARKER_SOURCE_NICS:
+            nics = _decode_source_nics(option.get("value"))
+            if nics is not None:
+                found["source_nics"] = nics
     return found
+
+
+def source_nics(record: Mapping) -> list[dict] | None:
+    """``[{mac, ip_addresses}]`` of a source VM's NICs, in order - None when no NIC has an IP.
+
+    A takeover writes it beside its marker on the VM it registers (``MARKER_SOURCE_NICS``):
+    the primary addresses as read before the source was shut down, which a powered-off
+    guest no longer reports. A rerun or a failback takes them from there
+    (``fill_from_registrations``) when neither the primary nor O(baseline) has them.
+    """
+    nics = [{"mac": nic.get("mac"), "ip_addresses": [str(ip) for ip in nic.get("ip_addresses") or []]}
+            for nic in record.get("nics") or []]
+    return nics if any(nic["ip_addresses"] for nic in nics) else None
+
+
+def encode_source_nics(nics: Sequence[Mapping]) -> str:
+    """The extraConfig value of ``source_nics`` (compact JSON)."""
+    return json.dumps(list(nics), separators=(",", ":"), sort_keys=True)
+
+
+def _decode_source_nics(value: Any) -> list[dict] | None:
+    try:
+        nics = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if not isinstance(nics, list) or not all(
+            isinstance(n, dict) and isinstance(n.get("ip_addresses"), list)
+            and all(isinstance(ip, str) for ip in n["ip_addresses"])
+            and (n.get("mac") is None or isinstance(n.get("mac"), str)) for n in nics):
+        return None
+    return [{"mac": n.get("mac"), "ip_addresses": list(n["ip_addresses"])} for n in nics]
+
+
+def marker_changes(item: Mapping, target: Mapping) -> list[str]:
+    """What a takeover's reconfiguration changes in the marker of the VM at the target beyond the NICs.
+
+    The source addresses are rewritten when the item knows some and an existing registration
+    records others (or none: registered by an earlier version of this collection, or for an
+    earlier takeover). A VM without a marker is reconfigured anyway (and marked): nothing extra.
+    """
+    mark = target.get("marker") or {}
+    if mark.get("role") and item.get("source_nics") and mark.get("source_nics") != item["source_nics"]:
+        return ["record the source addresses %s in the marker" % ", ".join(
+            ip for nic in item["source_nics"] for ip in nic["ip_addresses"])]
+    return []
+
+
+def lacking_ips(records: Mapping[str, Mapping], names: Sequence[str]) -> list[str]:
+    """The named VMs whose record has a NIC without any IP (a powered-off guest reports none)."""
+    return [name for name in names if name in records
+            and any(not nic.get("ip_addresses") for nic in records[name].get("nics") or [])]
+
+
+def fill_from_registrations(records: Mapping[str, Mapping], states: Mapping[str, Mapping]) -> dict:
+    """``records`` with the IPs their NICs lack taken from this collection's takeover registrations.
+
+    ``states``: name -> state (``{marker, ...}``) of VMs at the recovery site. Only a VM a
+    takeover of this collection registered for that very VM (marker role takeover, source its
+    own name) counts; its ``source_nics`` fill a NIC of the record that reports no IP, matched
+    by MAC, else by position (``merge_records``). Other records are returned as they are.
+    """
+    written = {}
+    for name, state in states.items():
+        mark = (state or {}).get("marker") or {}
+        if name in records and mark.get("role") == ROLE_TAKEOVER and mark.get("source") == name \
+                and mark.get("source_nics"):
+            written[name] = {"nics": mark["source_nics"]}
+    if not written:
+        return dict(records)
+    merged = merge_records(written, {name: records[name] for name in written})
+    return dict(records, **merged)
 
 
 def snapshot_list(snapshot_info: Mapping | None) -> list[dict]:
@@ -590,7 +680,7 @@ def steps(item: Mapping, target: Mapping | None, action: str, mode: str, source_
         return needed + ["reconfigure", "customize", "power_on", "wait_ip"]
     plan = nics_mod.nic_plan(target["nics"], item["nics"])
     disks = nics_mod.disk_plan(target["disks"], item["disks"])
-    if plan["changed"] or disks or target["marker"].get("role") not in (ROLE_TAKEOVER, ROLE_FAILBACK):
+    if plan["changed"] or disks or marker_changes(item, target) or target["marker"].get("role") not in (ROLE_TAKEOVER, ROLE_FAILBACK):
         if target["power"] == "poweredOn" and (plan["changed"] or disks):
             raise InvalidInput("%s: VM %r is powered on at the target site on other portgroups; "
                                "power it off to let the cutover reconcile it" % (item["path"], item["name"]))

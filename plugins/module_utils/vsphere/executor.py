@@ -402,7 +402,8 @@ class Cutover:
             state = states.get(item["name"])
             if state is not None and "reconfigure" in res["steps"]:
                 res["changes"] = nics.describe(nics.nic_plan(state["nics"], item["nics"]),
-                                               nics.disk_plan(state["disks"], item["disks"]))
+                                               nics.disk_plan(state["disks"], item["disks"])) \
+                    + cplan.marker_changes(item, state)
             if res["steps"]:
                 res["status"] = "would_change"
 
@@ -507,11 +508,14 @@ class Cutover:
                 first = state["controllers"][0]
                 controller = {"key": first.get("key"),
                               "units": [d.get("unitNumber") for d in state["disks"] if d.get("unitNumber") is not None]}
-            self.result(item)["changes"] += nics.describe(plan, disks)
-            spec = vim.vm.ConfigSpec(
-                deviceChange=nics.device_changes(plan, view.portgroups, disks, controller),
-                extraConfig=[vim.option.OptionValue(key=cplan.MARKER_ROLE, value=role),
-                             vim.option.OptionValue(key=cplan.MARKER_SOURCE, value=item["name"])])
+            self.result(item)["changes"] += nics.describe(plan, disks) + cplan.marker_changes(item, state)
+            marks = [vim.option.OptionValue(key=cplan.MARKER_ROLE, value=role),
+                     vim.option.OptionValue(key=cplan.MARKER_SOURCE, value=item["name"])]
+            if item.get("source_nics"):  # the primary addresses, for a rerun or failback once the source is off
+                marks.append(vim.option.OptionValue(key=cplan.MARKER_SOURCE_NICS,
+                                                    value=cplan.encode_source_nics(item["source_nics"])))
+            spec = vim.vm.ConfigSpec(deviceChange=nics.device_changes(plan, view.portgroups, disks, controller),
+                                     extraConfig=marks)
             return view.session.call(state["obj"].ReconfigVM_Task, spec=spec)
         self.phase(view.session, "reconfigure", items, submit)
 

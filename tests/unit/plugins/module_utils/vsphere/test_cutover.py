@@ -335,8 +335,16 @@ def item_for(name="db01", action="takeover"):
     return next(i for i in items if i["name"] == name)
 
 
-def state(power="poweredOn", ips=("10.20.1.10",), portgroup="DR-Prod", role="takeover", disks=True):
-    return {"power": power, "ips": list(ips), "marker": {"role": role} if role else {},
+DB01_SOURCE_NICS = [{"mac": "00:0c:29:00:00:01", "ip_addresses": ["10.10.1.10"]}]
+
+
+def state(power="poweredOn", ips=("10.20.1.10",), portgroup="DR-Prod", role="takeover", disks=True,
+          source_nics="db01"):
+    """The recovery-site state of db01; ``source_nics`` the recorded addresses (default db01's own)."""
+    if source_nics == "db01":
+        source_nics = copy.deepcopy(DB01_SOURCE_NICS)
+    mark = {"role": role, "source": "db01", "source_nics": source_nics} if role else {}
+    return {"power": power, "ips": list(ips), "marker": {k: v for k, v in mark.items() if v is not None},
             "nics": [{"key": 4000, "mac": "00:0c:29:00:00:01", "portgroup": portgroup, "type": "VirtualVmxnet3"}],
             "disks": [{"file": "[Replica-DS-01] db01/db01.vmdk"}] if disks else []}
 
@@ -351,6 +359,20 @@ def test_steps_for_a_vm_not_yet_registered_planned():
 def test_steps_nothing_for_a_vm_already_recovered():
     item = dict(item_for(), source_power="poweredOff")
     assert cutover.steps(item, state(), "takeover", "planned", True) == []
+
+
+def test_steps_refresh_a_registration_that_records_other_source_addresses():
+    item = dict(item_for(), source_power="poweredOff")
+    assert item["source_nics"] == DB01_SOURCE_NICS
+    for recorded in (None, [{"mac": "00:0c:29:00:00:01", "ip_addresses": ["10.10.1.77"]}]):
+        target = state(source_nics=recorded)  # an earlier version's registration, or an earlier takeover's
+        assert cutover.steps(item, target, "takeover", "planned", True) == ["reconfigure"]
+        assert cutover.marker_changes(item, target) == ["record the source addresses 10.10.1.10 in the marker"]
+    # a fresh registration carries no marker: reconfigured (and marked) anyway, nothing extra to say
+    assert cutover.marker_changes(item, state(role=None)) == []
+    # failback items record nothing
+    assert item_for(action="failback")["source_nics"] is None
+    assert cutover.marker_changes(item_for(action="failback"), state(source_nics=None)) == []
 
 
 def test_steps_resume_after_register():
@@ -400,6 +422,66 @@ def test_merge_records_keeps_baseline_ips_of_a_guest_shut_down():
     assert merged["db01"]["nics"][0]["ip_addresses"] == ["10.10.1.10"]
     assert merged["db02"]["nics"][0]["ip_addresses"] == ["10.10.1.99"]  # a live IP wins
     assert cutover.merge_records({}, {"db01": off})["db01"]["nics"][0]["ip_addresses"] == []
+
+
+def test_source_nics_round_trip_through_the_marker():
+    nics = cutover.source_nics(RECORDS["db01"])
+    assert nics == DB01_SOURCE_NICS
+    assert cutover.source_nics(dict(RECORDS["db01"], nics=[dict(RECORDS["db01"]["nics"][0], ip_addresses=[])])) \
+        is None  # nothing worth recording: an older, better record is not overwritten
+    value = cutover.encode_source_nics(nics)
+    assert cutover.marker([{"key": cutover.MARKER_SOURCE_NICS, "value": value}]) == {"source_nics": nics}
+    for bad in ("not json", '{"mac": "x"}', '[{"mac": 1, "ip_addresses": []}]', '[{"ip_addresses": [5]}]', None):
+        assert cutover.marker([{"key": cutover.MARKER_SOURCE_NICS, "value": bad}]) == {}, bad
+
+
+def off_records():
+    out = {}
+    for name, rec in RECORDS.items():
+        out[name] = dict(rec, power_state="poweredOff", nics=[dict(n, ip_addresses=[]) for n in rec["nics"]])
+    return out
+
+
+def registration(source, nics, role="takeover"):
+    return {"power": "poweredOn", "marker": {"role": role, "source": source, "source_nics": nics}}
+
+
+def test_fill_from_registrations_takes_only_this_collections_takeover_records():
+    records = off_records()
+    assert cutover.lacking_ips(records, ["db01", "app01", "ghost"]) == ["db01", "app01"]
+    assert cutover.lacking_ips(RECORDS, list(RECORDS)) == []
+    other_mac = [{"mac": "00:0c:29:99:99:99", "ip_addresses": ["10.10.1.11"]}]  # by position when no MAC matches
+    states = {"db01": registration("db01", DB01_SOURCE_NICS), "app01": registration("app01", other_mac),
+              "app02": registration("web01", [{"mac": None, "ip_addresses": ["10.10.1.99"]}]),  # another VM's
+              "web01": registration("web01", [{"mac": None, "ip_addresses": ["10.10.1.98"]}], role="drill-clone"),
+              "ghost": registration("ghost", DB01_SOURCE_NICS)}
+    filled = cutover.fill_from_registrations(records, states)
+    assert filled["db01"]["nics"][0]["ip_addresses"] == ["10.10.1.10"]
+    assert filled["app01"]["nics"][0]["ip_addresses"] == ["10.10.1.11"]
+    assert filled["app02"]["nics"][0]["ip_addresses"] == [] and filled["web01"]["nics"][0]["ip_addresses"] == []
+    assert "ghost" not in filled and filled["db01"]["power_state"] == "poweredOff"
+    assert records["db01"]["nics"][0]["ip_addresses"] == []  # not mutated
+    # a live IP is never replaced by a recorded one
+    live = dict(RECORDS)
+    assert cutover.fill_from_registrations(live, {"db01": registration("db01", [
+        {"mac": "00:0c:29:00:00:01", "ip_addresses": ["10.10.1.77"]}])})["db01"] == RECORDS["db01"]
+
+
+def test_work_items_of_sources_shut_down_say_what_to_pass():
+    sel, _unused = cutover.selection(make_plan())
+    records = dict(RECORDS, db01=off_records()["db01"])
+    items, problems = cutover.work_items(sel, records, "takeover")
+    assert len(problems) == 1 and problems[0].startswith("plan.tiers[0].vms[0]: VM 'db01' reports no IPv4 address")
+    assert problems[0].endswith("is powered off at site primary and no takeover registration of this collection at "
+                                "the recovery site records its addresses: pass baseline (the baseline role's record)")
+    # a running guest without an IP gets plan_sites' words alone (its tools may be starting)
+    running = dict(off_records()["db01"], power_state="poweredOn")
+    _unused, problems = cutover.work_items(sel, dict(RECORDS, db01=running), "takeover")
+    assert problems[0].endswith("give it an explicit recovery_ip")
+    filled = cutover.fill_from_registrations(records, {"db01": registration("db01", DB01_SOURCE_NICS)})
+    items, problems = cutover.work_items(sel, filled, "takeover")
+    assert problems == [] and items[0]["addresses"][0]["ip"] == "10.20.1.10"
+    assert items[0]["source_nics"] == DB01_SOURCE_NICS
 
 
 def test_marker_and_snapshot_tree():

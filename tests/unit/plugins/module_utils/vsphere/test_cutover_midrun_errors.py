@@ -29,7 +29,9 @@ class View:
         self.session = FakeSession(collector)
         self.fail_read = fail_read
         self.states = {name: {"obj": vim.VirtualMachine("vm-" + name), "moid": "vm-" + name, "name": name,
-                              "power": "poweredOn", "ips": [], "marker": {"role": cutover.ROLE_TAKEOVER},
+                              "power": "poweredOn", "ips": [],
+                              "marker": {"role": cutover.ROLE_TAKEOVER, "source": name,
+                                         "source_nics": cutover.source_nics(RECORDS[name])},
                               "nics": [{"key": 4000, "mac": "00:0c:29:00:00:01", "portgroup": "DR-Prod",
                                         "type": "VirtualVmxnet3"}],
                               "disks": [{"file": "[Replica-DS-01] %s/%s.vmdk" % (name, name)}]}
