@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: continuity.recovery contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``baseline_record`` filter (docs: baseline_record.yml)."""
+"""The ``baseline_record`` and ``baseline_vms`` filters (docs: baseline_record.yml, baseline_vms.yml)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,18 @@ def baseline_record(primary, plan, recovery=None, storage=None, databases=None, 
         raise AnsibleFilterError("baseline_record: malformed input: %s: %s" % (type(exc).__name__, exc), orig_exc=exc)
 
 
+def baseline_vms(value):
+    """The primary VM records of a baseline record, a site_info result or a list of them (in order)."""
+    if value is None:
+        return []
+    problem = baseline.vm_records_problem(value)
+    if problem:
+        raise AnsibleFilterError("baseline_vms: the baseline %s" % problem)
+    return list(baseline.vm_records(value).values())
+
+
 class FilterModule:
     """Baseline composition."""
 
     def filters(self):
-        return {"baseline_record": baseline_record}
+        return {"baseline_record": baseline_record, "baseline_vms": baseline_vms}

@@ -9,11 +9,52 @@ Pure: no I/O. The baseline role calls it through the ``baseline_record`` filter.
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 SCHEMA = "continuity.recovery/baseline/v1"
 
 # Keys of a module result that are Ansible plumbing, not facts.
 _PLUMBING = ("changed", "failed", "invocation", "item", "ansible_loop_var", "skipped",
              "skip_reason", "false_condition", "msg", "_ansible_no_log", "_ansible_item_label")
+
+
+_VM_LIST_PATHS = (("record", "sites", "primary", "vms"), ("sites", "primary", "vms"), ("vms",))
+BASELINE_SHAPES = ("a baseline record (the baseline role's result or its record), a site_info result of the "
+                   "primary site, or a list of VM records")
+
+
+def _vm_list(baseline: Any) -> list | None:
+    if isinstance(baseline, list):
+        return baseline
+    if isinstance(baseline, Mapping):
+        for path in _VM_LIST_PATHS:
+            node: Any = baseline
+            for key in path:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            if isinstance(node, list):
+                return node
+    return None
+
+
+def vm_records(baseline: Any) -> dict:
+    """``{name: vm record}`` of the primary VMs in any shape a baseline is passed around in.
+
+    A baseline record (``compose``'s result, or its ``record``), a site_info result of the
+    primary site, or its ``vms`` list; entries without a name are left out, anything else
+    gives ``{}`` (``vm_records_problem`` says why). host_cutover's ``baseline`` option and the
+    ``baseline_vms`` filter read it so.
+    """
+    return {vm["name"]: vm for vm in _vm_list(baseline) or [] if isinstance(vm, Mapping) and vm.get("name")}
+
+
+def vm_records_problem(baseline: Any) -> str | None:
+    """Why ``baseline`` is none of the shapes ``vm_records`` reads (None when it is one)."""
+    if _vm_list(baseline) is not None:
+        return None
+    if isinstance(baseline, Mapping):
+        return "has no list of VMs at record.sites.primary.vms, sites.primary.vms or vms (keys: %s); give %s" % (
+            ", ".join(sorted(str(k) for k in baseline)[:8]) or "none", BASELINE_SHAPES)
+    return "must be %s, got %s" % (BASELINE_SHAPES, type(baseline).__name__)
 
 
 def compose(plan, primary, recovery, storage, databases, captured_at, run_id=None):

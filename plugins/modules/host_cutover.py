@@ -115,7 +115,8 @@ options:
       - The primary VMs' configuration when the primary vCenter cannot be read - a baseline
         record (the baseline role's C(record)), a C(site_info) result of the primary site, or
         its C(vms) list. Each VM's NICs (portgroup, MAC, adapter type, IPs), disks and
-        configuration path are used.
+        configuration path are used. Anything else (a file name, a mapping without such a list) is
+        refused before any change.
       - When the primary vCenter answers its live records win, except that a NIC reporting no IP
         (a guest already shut down) keeps the baseline's IPs (same MAC).
       - A NIC whose IPs neither the primary nor O(baseline) gives takes those the takeover recorded -
@@ -432,6 +433,7 @@ vcenter_calls:
   type: int
 """
 
+from ansible_collections.continuity.recovery.plugins.module_utils import baseline as baseline_mod
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import (
     ConnectionFailure,
     InvalidInput,
@@ -505,7 +507,12 @@ class HostCutover(VsphereModule):
         if not recovery["datacenter"]:
             raise_problems(["datacenter: is required (option datacenter or plan.sites.recovery.datacenter)"])
         names = [vm["name"] for tier in sel["tiers"] for vm in tier["vms"]]
-        baseline = cplan.records_from_baseline(params["baseline"]) if params["baseline"] is not None else {}
+        baseline = {}
+        if params["baseline"] is not None:
+            problem = baseline_mod.vm_records_problem(params["baseline"])
+            if problem:
+                raise_problems(["baseline: %s" % problem])
+            baseline = cplan.records_from_baseline(params["baseline"])
         if action == "cleanup":
             items = [{"name": vm["name"], "tier": tier["name"], "path": vm["path"], "nics": [], "addresses": [],
                       "disks": []} for tier in sel["tiers"] for vm in tier["vms"]]

@@ -173,6 +173,11 @@ def test_bad_input_fails_before_any_change(cut_lab):
         result["problems"])
     result = run_module("host_cutover", args(cut_lab, action="takeover", tiers=[{"name": "t", "vms": ["ghost01"]}]))
     assert "tiers[0].vms[0]: VM 'ghost01' not found at site primary" in result["problems"]
+    # a baseline given as a file name, or a mapping holding no VM list, is refused - not silently ignored
+    for baseline, words in (("/srv/baseline.json", "baseline: must be a baseline record"),
+                            ({"primary": {"vms": []}}, "baseline: has no list of VMs at record.sites.primary.vms")):
+        result = run_module("host_cutover", args(cut_lab, action="takeover", baseline=baseline))
+        assert result["failed"] and result["problems"][0].startswith(words), result.get("msg")
     # failback needs the primary gateway back (the guest returns with its recovery-site address)
     plan = json.loads(json.dumps(cut_lab["plan"]))
     del plan["networks"][0]["primary_gateway"]

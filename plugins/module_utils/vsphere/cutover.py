@@ -28,6 +28,7 @@ import copy
 import json
 from typing import Any, Mapping, Sequence
 
+from ansible_collections.continuity.recovery.plugins.module_utils import baseline as baseline_mod
 from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
 from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
 from ansible_collections.continuity.recovery.plugins.module_utils import plan_sites
@@ -261,17 +262,7 @@ def selection(plan: Mapping | None, tiers: Sequence | None = None, vms: Sequence
 
 def records_from_baseline(baseline: Any) -> dict:
     """``{name: vm record}`` from a baseline record, a site_info result or a list of VM records."""
-    if isinstance(baseline, Mapping):
-        for path in (("record", "sites", "primary", "vms"), ("sites", "primary", "vms"), ("vms",)):
-            node: Any = baseline
-            for key in path:
-                node = node.get(key) if isinstance(node, Mapping) else None
-            if isinstance(node, list):
-                baseline = node
-                break
-    if not isinstance(baseline, list):
-        return {}
-    return {vm["name"]: vm for vm in baseline if isinstance(vm, Mapping) and vm.get("name")}
+    return baseline_mod.vm_records(baseline)
 
 
 def merge_records(baseline: Mapping[str, Mapping], live: Mapping[str, Mapping]) -> dict:

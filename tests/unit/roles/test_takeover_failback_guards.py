@@ -363,3 +363,30 @@ def test_the_data_loss_override_is_documented_and_off_by_default():
     options = load(TAKEOVER / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
     assert defaults["takeover_accept_data_loss"] is False
     assert options["takeover_accept_data_loss"]["type"] == "bool" and options["takeover_accept_data_loss"]["default"] is False
+
+
+# ------------------------------------------------------------------ failback: the VMs' datastores
+def vm_datastores_tasks(tmp_path: Path) -> Path:
+    """A tasks file computing tiers.yml's own ``failback_vm_datastores`` template (read from the role)."""
+    block = next(t for t in load(FAILBACK / "tasks" / "tiers.yml") if "block" in t)["block"]
+    template = next(t for t in block if "ansible.builtin.include_tasks" in t)["vars"]["failback_vm_datastores"]
+    path = tmp_path / "vm_datastores.yml"
+    path.write_text(yaml.safe_dump([{"name": "As tiers.yml computes it", "ansible.builtin.set_fact": {
+        "failback_vm_datastores": template}}]), encoding="utf-8")
+    return path
+
+
+def test_the_vm_datastores_come_from_the_primary_read_over_any_baseline_shape(tmp_path):
+    vms = [{"name": "db01", "datastores": ["Prod-DS-01"]}, {"name": "lost01", "datastores": ["Prod-DS-02"]}]
+    read = {"vms": [{"name": "db01", "datastores": ["Prod-DS-09"]}, {"name": "app01"}]}
+    scenarios = {"none": {"failback_baseline": None, "failback_primary_read": read},
+                 "skipped_read": {"failback_baseline": vms, "failback_primary_read": {"skipped": True}}}
+    for name, shape in (("list", vms), ("site_info", {"vms": vms}), ("record", {"sites": {"primary": {"vms": vms}}}),
+                        ("role_result", {"record": {"sites": {"primary": {"vms": vms}}}})):
+        scenarios[name] = {"failback_baseline": shape, "failback_primary_read": read}
+    out = run_scenarios(tmp_path, vm_datastores_tasks(tmp_path), scenarios, ["failback_vm_datastores"])
+    assert out["none"]["failback_vm_datastores"] == {"db01": ["Prod-DS-09"], "app01": []}
+    assert out["skipped_read"]["failback_vm_datastores"] == {"db01": ["Prod-DS-01"], "lost01": ["Prod-DS-02"]}
+    for name in ("list", "site_info", "record", "role_result"):  # the live read wins, the baseline adds a lost VM
+        assert out[name]["failback_vm_datastores"] == {"db01": ["Prod-DS-09"], "lost01": ["Prod-DS-02"],
+                                                       "app01": []}, name
