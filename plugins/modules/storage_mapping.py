@@ -23,8 +23,9 @@ description:
     per-volume fault, fails the module. The resignatured C(snap-*) datastore is renamed to the
     entry's C(recovery) name (a force-mounted one keeps its label), then every other host of the
     cluster rescans (HBAs, then VMFS) and mounts it. A rerun does only what is left - it renames a
-    C(snap-*) copy an interrupted run left, or rescans the hosts that do not mount it yet. The module
-    first checks that the endpoint offers those calls and fails clearly, before any change, when it
+    C(snap-*) copy an interrupted run left (only one with no VM registered on it; a copy in use is
+    taken for another copy of the volume and the run fails naming it), or rescans the hosts that do
+    not mount it yet. The module first checks that the endpoint offers those calls and fails clearly, before any change, when it
     does not (the vCenter simulator does not).
   - Reads in a constant number of API calls; check mode reports exactly which hosts would mount
     or unmount what. Idempotent.
@@ -242,7 +243,8 @@ class StorageMapping(VsphereModule):
         resignature (the task is awaited: its fault fails the run) or force-mount (every volume's fault is
         checked). The resignatured ``snap-*`` datastore is renamed to the entry's recovery name, then every
         other host that does not mount it yet rescans (HBAs, then VMFS) and mounts it. A rerun does only
-        what is left: it renames a ``snap-*`` copy an interrupted run left, or only rescans.
+        what is left: it renames a ``snap-*`` copy an interrupted run left (one with no VM registered on
+        it: a copy in use is someone else's, and the run fails naming it), or only rescans.
         """
         label, name = entry["mount"]["volume_label"], entry["name"]
         existing = [d.get("name") for d in self._datastores]
@@ -257,8 +259,9 @@ class StorageMapping(VsphereModule):
             except vmodl.MethodFault as exc:
                 raise RecoveryError("%s: querying the unresolved VMFS volumes of host %s failed: %s"
                                     % (entry["path"], host["name"], fault_message(exc))) from None
-            resolver, decision = host, presentation.vmfs_plan(dict(entry, recovery=name), unresolved or [], existing,
-                                                              copies)
+            resolver, decision = host, presentation.vmfs_plan(
+                dict(entry, recovery=name), unresolved or [], existing, copies,
+                presentation.copy_vm_counts(copies, self._datastores))
             if decision["action"] != "missing":
                 break
         what = "%s: VMFS volume %r on host %s" % (entry["path"], label, resolver and resolver["name"])

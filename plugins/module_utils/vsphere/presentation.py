@@ -19,7 +19,7 @@ and rescan the cluster's other hosts so that they mount it too.
 simulator) get a clear failure instead of a half-done presentation;
 ``vmfs_plan`` is the pure decision over the query's result, and
 ``resignatured_copies`` finds a ``snap-*`` datastore an interrupted run left
-unrenamed (a rerun renames it).
+unrenamed (a rerun renames it - only when no VM is registered on it).
 """
 
 from __future__ import annotations
@@ -131,21 +131,36 @@ def resignatured_copies(label: str, datastores: Sequence[Mapping]) -> list[str]:
                   and (d.get("summary.type") or "VMFS").upper() == "VMFS")
 
 
+def copy_vm_counts(copies: Sequence[str], datastores: Sequence[Mapping]) -> dict:
+    """``{name: number of VMs registered on it}`` of the named datastores (rows with ``vm``)."""
+    return {d["name"]: len(d.get("vm") or []) for d in datastores if d.get("name") in copies}
+
+
 def vmfs_plan(entry: Mapping, unresolved: Sequence[Mapping], existing: Sequence[str],
-              copies: Sequence[str] = ()) -> dict:
+              copies: Sequence[str] = (), copy_vms: Mapping[str, int] | None = None) -> dict:
     """What to do for one VMFS replica given the unresolved volumes a host reports.
 
     ``unresolved``: ``{vmfsLabel, vmfsUuid, extent: [{device: {diskName}, devicePath}], resolveStatus}``;
-    ``copies``: resignatured copies of the volume already mounted (``resignatured_copies``).
+    ``copies``: resignatured copies of the volume already mounted (``resignatured_copies``), ``copy_vms``
+    how many VMs are registered on each (``copy_vm_counts``).
     Returns ``{action: none|resignature|force_mount|rename|missing|ambiguous|blocked, volume, extent_paths,
     datastore, reason}``: ``rename`` (an earlier run resignatured the volume and stopped before renaming the
-    ``snap-*`` datastore) names it in ``datastore``.
+    ``snap-*`` datastore) names it in ``datastore``. A copy with VMs registered on it is not taken for
+    that leftover - the interrupted run registered nothing there, so it is someone's other copy of the
+    volume (``ambiguous``, renamed by no one but the operator).
     """
     mount = entry["mount"]
     if entry["recovery"] in existing:
         return {"action": "none", "reason": "datastore %r is already mounted" % entry["recovery"]}
     matches = [v for v in unresolved if v.get("vmfsLabel") == mount["volume_label"]]
     resignature = (mount.get("resolution") or "resignature") == "resignature"
+    used = (copy_vms or {}).get(copies[0], 0) if len(copies) == 1 else 0
+    if not matches and resignature and len(copies) == 1 and used:
+        return {"action": "ambiguous",
+                "reason": "no unresolved VMFS volume labelled %r, and its one resignatured copy %r has %d VM%s "
+                          "registered: not the copy an interrupted run of this module left (that one holds none); "
+                          "if it is the replica, rename it to %r" % (mount["volume_label"], copies[0], used,
+                                                                      "" if used == 1 else "s", entry["recovery"])}
     if not matches and resignature and len(copies) == 1:
         return {"action": "rename", "datastore": copies[0],
                 "reason": "datastore %r is the resignatured volume %r, not renamed yet"

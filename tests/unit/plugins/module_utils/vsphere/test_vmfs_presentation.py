@@ -171,6 +171,23 @@ def test_rerun_after_an_interrupted_rename_renames_the_snap_copy_only():
     assert site.calls("H1") == ["RescanAllHba", "RescanVmfs"]
 
 
+def test_a_single_snap_copy_with_vms_registered_is_not_renamed():
+    """An interrupted run leaves its copy empty; one in use is another copy of the volume, not ours."""
+    snap_row = {"_moid": "datastore-snap", "name": "snap-1a2b3c4d-prod-ds-01", "summary.type": "VMFS", "host": [],
+                "vm": ["vm-41", "vm-42"]}
+    site = Site([task_done(RENAME)], [], datastores=[snap_row])  # a rename would complete (and fail the test)
+    snap_row["obj"] = site.snap
+    with pytest.raises(RecoveryError, match=r"^plan.datastores\[0\]: no unresolved VMFS volume labelled 'prod-ds-01', "
+                                            r"and its one resignatured copy 'snap-1a2b3c4d-prod-ds-01' has 2 VMs "
+                                            r"registered: .* if it is the replica, rename it to 'Replica-DS-01'$"):
+        site.present()
+    assert "Rename_Task" not in site.calls()
+    decision = presentation.vmfs_plan(ENTRY, [], [], ["snap-1a2b3c4d-prod-ds-01"], {"snap-1a2b3c4d-prod-ds-01": 0})
+    assert decision["action"] == "rename"
+    assert presentation.copy_vm_counts(["snap-1a2b3c4d-prod-ds-01"], [snap_row, {"name": "other", "vm": ["x"]}]) == \
+        {"snap-1a2b3c4d-prod-ds-01": 2}
+
+
 def test_rerun_with_the_datastore_presented_rescans_the_hosts_missing_it_or_does_nothing():
     ds = {"_moid": "datastore-1", "name": "Replica-DS-01", "summary.type": "VMFS", "host": []}
     site = Site([], [], datastores=[ds])
