@@ -156,11 +156,11 @@ def vmfs_plan(entry: Mapping, unresolved: Sequence[Mapping], existing: Sequence[
     resignature = (mount.get("resolution") or "resignature") == "resignature"
     used = (copy_vms or {}).get(copies[0], 0) if len(copies) == 1 else 0
     if not matches and resignature and len(copies) == 1 and used:
-        return {"action": "ambiguous",
-                "reason": "no unresolved VMFS volume labelled %r, and its one resignatured copy %r has %d VM%s "
-                          "registered: not the copy an interrupted run of this module left (that one holds none); "
-                          "if it is the replica, rename it to %r" % (mount["volume_label"], copies[0], used,
-                                                                      "" if used == 1 else "s", entry["recovery"])}
+        reason = ("no unresolved VMFS volume labelled %r, and its one resignatured copy %r has %d VM%s registered: "
+                  "not the copy an interrupted run of this module left (that one holds none); if it is the replica, "
+                  "rename it to %r" % (mount["volume_label"], copies[0], used, "" if used == 1 else "s",
+                                       entry["recovery"]))
+        return {"action": "ambiguous", "reason": reason}
     if not matches and resignature and len(copies) == 1:
         return {"action": "rename", "datastore": copies[0],
                 "reason": "datastore %r is the resignatured volume %r, not renamed yet"
