@@ -561,12 +561,20 @@ class HostCutover(VsphereModule):
             if primary_session is not None:
                 primary_session.close()
 
-    @staticmethod
-    def fill_from_registrations(records, view, names) -> dict:
+    def fill_from_registrations(self, records, view, names) -> dict:
         """Primary IPs that neither the primary (a guest shut down) nor baseline has, from the
-        takeover registrations at the recovery site (``view``) - read only when some are missing."""
+        takeover registrations at the recovery site (``view``) - read only when some are missing.
+        The VMs whose addresses came from there are named in a warning."""
         lacking = cplan.lacking_ips(records, names)
-        return cplan.fill_from_registrations(records, view.read_vms(lacking)) if lacking else records
+        if not lacking:
+            return records
+        filled = cplan.fill_from_registrations(records, view.read_vms(lacking))
+        used = [n for n in lacking if filled[n].get("nics") != records[n].get("nics")]
+        if used:
+            self.module.warn("the primary IPs of %d VM%s (%s) are those their takeover recorded at the recovery "
+                             "site: the primary reports none (powered off) and baseline has none"
+                             % (len(used), "" if len(used) == 1 else "s", cplan.names_text(used)))
+        return filled
 
     def failback(self, recovery_session, primary_session, primary, recovery, sel, names, baseline) -> dict:
         live = executor.read_records(primary_session, primary["datacenter"], names)

@@ -52,6 +52,7 @@ def run_module(module, args, check=False):
         raise AssertionError("no result (rc %d):\n%s%s" % (proc.returncode, proc.stdout, proc.stderr))
     result = json.loads(proc.stdout[proc.stdout.index("{", start):])
     result.setdefault("failed", proc.stdout[start:].split(" => ", 1)[0].endswith("FAILED!"))
+    result["_stderr"] = proc.stderr  # ansible prints the module's warnings there, not in the result
     return result
 
 
@@ -355,6 +356,7 @@ def test_partial_takeover_then_resume_without_duplicates(cut_lab):
     blank_guest_ips(cut_lab, web)  # every source is down now, none reports an IP, and no baseline is given
     again = run_module("host_cutover", args(cut_lab, action="takeover"))
     assert again["changed"] is False and {v["status"] for v in again["vms"]} == {"unchanged"}, again.get("msg")
+    assert "the primary IPs of %d VMs (" % len(wanted) in " ".join(again["_stderr"].split()), again["_stderr"]
 
 
 def test_failback_restores_primary_addresses(cut_lab):

@@ -468,7 +468,7 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
     return items, problems
 
 
-def _names(names: Sequence[str], limit: int = 5) -> str:
+def names_text(names: Sequence[str], limit: int = 5) -> str:
     """``'a', 'b' and 3 more``: VM names for a message."""
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
@@ -508,7 +508,7 @@ def target_problems(items: Sequence[Mapping], sel: Mapping, portgroups: Mapping[
         where = next(("%s.%s" % (s["path"], field) for s in sel["storage_map"]
                       if s.get("recovery") == ds or s.get("primary") == ds), first_path[ds])
         problems.append("%s: datastore %r is not mounted at site %s: VM%s %s ha%s files on it%s"
-                        % (where, ds, site, "" if len(names) == 1 else "s", _names(names),
+                        % (where, ds, site, "" if len(names) == 1 else "s", names_text(names),
                            "s" if len(names) == 1 else "ve",
                            " (present the replica with continuity.recovery.storage_mapping)"
                            if action != "failback" else ""))
@@ -517,7 +517,7 @@ def target_problems(items: Sequence[Mapping], sel: Mapping, portgroups: Mapping[
         if info is None or not info.get("mounted"):
             problems.append("drill_datastore: datastore %r is %s at site %s (the drill clones of VM %s put their "
                             "child disks there)" % (drill_datastore, "not found" if info is None else "not mounted",
-                                                    site, _names([i["name"] for i in items])))
+                                                    site, names_text([i["name"] for i in items])))
     return problems
 
 
