@@ -20,13 +20,16 @@ def baseline_record(primary, plan, recovery=None, storage=None, databases=None, 
         raise AnsibleFilterError("baseline_record: malformed input: %s: %s" % (type(exc).__name__, exc), orig_exc=exc)
 
 
-def baseline_vms(value):
-    """The primary VM records of a baseline record, a site_info result or a list of them (in order)."""
+def baseline_vms(value, name="the baseline", strict=True):
+    """The primary VM records of a baseline record, a site_info result or a list of them (in order).
+
+    ``name``: what the error calls the value (a variable name); ``strict=False``: [] for any other shape.
+    """
     if value is None:
         return []
     problem = baseline.vm_records_problem(value)
-    if problem:
-        raise AnsibleFilterError("baseline_vms: the baseline %s" % problem)
+    if problem and strict:
+        raise AnsibleFilterError("baseline_vms: %s %s" % (name, problem))
     return list(baseline.vm_records(value).values())
 
 

@@ -16,7 +16,7 @@ FAILBACK_LAB_PORT_OFFSET=340), purged at the end; the shared lab is never touche
 6. rows and a file are written at the recovery site (the takeover's writes);
 7. failback outside a (closed) window is refused and recorded (check/change_window failed); check mode
    changes nothing; failback_pairs naming one pair only is refused before any change (tier data needs
-   both pairs); failback_cutover=false reverses and verifies only (the quarantine taken, the old primary
+   both pairs), as is a failback_baseline that is a file name; failback_cutover=false reverses and verifies only (the quarantine taken, the old primary
    streams from the recovery site, which stays the writable primary with its VMs running); then the
    failback (inside a change window passed in), SIGKILLed once the pairs replicate recovery -> primary
    and resumed by a rerun, both in the reverse-only run's directory - the quarantine file holds exactly
@@ -448,6 +448,21 @@ def test_failback_of_one_pair_refused_when_a_tier_needs_the_other(fb_lab):
     assert tiers[0]["data"]["staying"] == ["data", "app", "web"] and tiers[0]["data"]["moving"] == []
     assert not [r for r in new if r["kind"] == "change"]
     assert not os.path.exists(os.path.join(fb_lab["evidence"], fb_lab["plan"]["name"], tiers[0]["run_id"], "journal.jsonl"))
+
+
+def test_failback_with_a_baseline_that_is_no_baseline_is_refused_before_any_change(fb_lab):
+    """A file name where the record belongs: host_cutover would refuse it only after the data was cut back."""
+    before_recovery, before_primary = site_vms(fb_lab, "recovery"), site_vms(fb_lab, "primary")
+    run = playbook(fb_lab, "failback.yml", failback_change_window=window(),
+                   failback_baseline="/var/lib/evidence/baseline-20261201T000000Z.json")
+    assert run.rc != 0
+    msg = " ".join(f.get("msg", "") for f in run.failures())
+    assert "baseline_vms: failback_baseline must be a baseline record" in msg and "got str" in msg, msg
+    with connect(fb_lab, "standby") as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    with connect(fb_lab, "primary") as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+    assert site_vms(fb_lab, "recovery") == before_recovery and site_vms(fb_lab, "primary") == before_primary
 
 
 REVERSE_ONLY_IDS = range(2_000_001, 2_000_051)

@@ -569,7 +569,7 @@ def source_nics(record: Mapping) -> list[dict] | None:
     A takeover writes it beside its marker on the VM it registers (``MARKER_SOURCE_NICS``):
     the primary addresses as read before the source was shut down, which a powered-off
     guest no longer reports. A rerun or a failback takes them from there
-    (``fill_from_registrations``) when neither the primary nor O(baseline) has them.
+    (``fill_from_registrations``) when neither the primary nor ``baseline`` has them.
     """
     nics = [{"mac": nic.get("mac"), "ip_addresses": [str(ip) for ip in nic.get("ip_addresses") or []]}
             for nic in record.get("nics") or []]
@@ -671,7 +671,8 @@ def steps(item: Mapping, target: Mapping | None, action: str, mode: str, source_
         return needed + ["reconfigure", "customize", "power_on", "wait_ip"]
     plan = nics_mod.nic_plan(target["nics"], item["nics"])
     disks = nics_mod.disk_plan(target["disks"], item["disks"])
-    if plan["changed"] or disks or marker_changes(item, target) or target["marker"].get("role") not in (ROLE_TAKEOVER, ROLE_FAILBACK):
+    unmarked = target["marker"].get("role") not in (ROLE_TAKEOVER, ROLE_FAILBACK)
+    if plan["changed"] or disks or unmarked or marker_changes(item, target):
         if target["power"] == "poweredOn" and (plan["changed"] or disks):
             raise InvalidInput("%s: VM %r is powered on at the target site on other portgroups; "
                                "power it off to let the cutover reconcile it" % (item["path"], item["name"]))

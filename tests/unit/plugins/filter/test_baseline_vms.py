@@ -43,3 +43,10 @@ def test_other_values_fail_saying_what_they_are(value, words):
     assert words in str(info.value)
     assert words in baseline.vm_records_problem(value)
     assert cutover.records_from_baseline(value) == {}
+
+
+def test_the_error_names_the_variable_and_strict_false_gives_nothing():
+    with pytest.raises(AnsibleFilterError, match=r"^baseline_vms: failback_baseline must be a baseline record"):
+        baseline_vms("/srv/baseline.json", "failback_baseline")
+    assert baseline_vms({"primary": {}}, "the reference", strict=False) == []
+    assert [vm["name"] for vm in baseline_vms({"vms": VMS}, strict=False)] == ["db01", "app01"]
