@@ -152,6 +152,10 @@ def _candidate_ips(ips: Any, version: int) -> list[Any]:
     return found
 
 
+# the words of the problem "the VM reports no address to compute its recovery IP from" (host_cutover adds a hint)
+NO_ADDRESS = "so its recovery IP cannot be computed"
+
+
 def _nic_address(vm: Mapping[str, Any], index: int, net: Mapping[str, Any], info: Mapping[str, Any],
                  networks: list) -> tuple[dict | None, str | None]:
     """Recovery address of the VM's NIC on network ``net``: (address, problem)."""
@@ -165,7 +169,7 @@ def _nic_address(vm: Mapping[str, Any], index: int, net: Mapping[str, Any], info
                       f"{net['primary_subnet']} of {_ref(index, net)}")
     if explicit is None and not inside:
         return None, (f"VM {name} reports no IPv{subnet.version} address in {net['primary_subnet']} "
-                      f"(are VMware Tools running?), so its recovery IP cannot be computed; "
+                      f"(are VMware Tools running?), {NO_ADDRESS}; "
                       f"give it an explicit recovery_ip")
     recovery = ipmap.parse_cidr(net["recovery_subnet"])
     if explicit is None and subnet.prefixlen != recovery.prefixlen:

@@ -48,9 +48,6 @@ ROLE_DRILL_CLONE = "drill-clone"
 ROLE_DRILL_SOURCE = "drill-source"
 DRILL_SNAPSHOT = "continuity.recovery drill"
 
-# plan_sites' words for "this VM reports no address the recovery IP could be computed from"
-NO_ADDRESS_TEXT = "so its recovery IP cannot be computed"
-
 PORTGROUP_KEY = {"takeover": "recovery", "drill": "drill", "failback": "primary"}
 
 VM_PROPERTIES = ("name", "config.files.vmPathName", "config.hardware.device", "runtime.powerState",
@@ -413,7 +410,7 @@ def work_items(sel: Mapping, records: Mapping[str, Mapping], action: str,
             if record.get("power_state") == "poweredOff" and vm["name"] in lacking_ips(records, [vm["name"]]):
                 hint = (" - it is powered off at site primary and no takeover registration of this collection at the "
                         "recovery site records its addresses: pass baseline (the baseline role's record)")
-            problems += ["%s: %s%s" % (vm["path"], p.message, hint if NO_ADDRESS_TEXT in p.message else "")
+            problems += ["%s: %s%s" % (vm["path"], p.message, hint if plan_sites.NO_ADDRESS in p.message else "")
                          for p in found]
             by_network = {a["network"]: a for a in addresses.get(vm["name"], [])}
             desired, nic_addresses = [], []
