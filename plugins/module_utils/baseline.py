@@ -54,7 +54,9 @@ def vm_records_problem(baseline: Any) -> str | None:
     if isinstance(baseline, Mapping):
         return "has no list of VMs at record.sites.primary.vms, sites.primary.vms or vms (keys: %s); give %s" % (
             ", ".join(sorted(str(k) for k in baseline)[:8]) or "none", BASELINE_SHAPES)
-    return "must be %s, got %s" % (BASELINE_SHAPES, type(baseline).__name__)
+    # the plain type: ansible-core 2.19 passes its own subclasses (a tagged str, say)
+    kind = next((t.__name__ for t in (bool, str, int, float) if isinstance(baseline, t)), type(baseline).__name__)
+    return "must be %s, got %s" % (BASELINE_SHAPES, kind)
 
 
 def compose(plan, primary, recovery, storage, databases, captured_at, run_id=None):

@@ -50,3 +50,10 @@ def test_the_error_names_the_variable_and_strict_false_gives_nothing():
         baseline_vms("/srv/baseline.json", "failback_baseline")
     assert baseline_vms({"primary": {}}, "the reference", strict=False) == []
     assert [vm["name"] for vm in baseline_vms({"vms": VMS}, strict=False)] == ["db01", "app01"]
+
+
+def test_the_type_named_is_the_plain_one():
+    class TaggedStr(str):  # what ansible-core 2.19 hands a filter for a string variable
+        pass
+    assert baseline.vm_records_problem(TaggedStr("/srv/baseline.json")).endswith("got str")
+    assert baseline.vm_records_problem(True).endswith("got bool")
