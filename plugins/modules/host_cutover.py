@@ -512,7 +512,7 @@ class HostCutover(VsphereModule):
             problem = baseline_mod.vm_records_problem(params["baseline"])
             if problem:
                 raise_problems(["baseline: %s" % problem])
-            baseline = cplan.records_from_baseline(params["baseline"])
+            baseline = baseline_mod.vm_records(params["baseline"])
         if action == "cleanup":
             items = [{"name": vm["name"], "tier": tier["name"], "path": vm["path"], "nics": [], "addresses": [],
                       "disks": []} for tier in sel["tiers"] for vm in tier["vms"]]

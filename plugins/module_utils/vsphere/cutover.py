@@ -28,7 +28,6 @@ import copy
 import json
 from typing import Any, Mapping, Sequence
 
-from ansible_collections.continuity.recovery.plugins.module_utils import baseline as baseline_mod
 from ansible_collections.continuity.recovery.plugins.module_utils import ipmap
 from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
 from ansible_collections.continuity.recovery.plugins.module_utils import plan_sites
@@ -256,11 +255,6 @@ def selection(plan: Mapping | None, tiers: Sequence | None = None, vms: Sequence
 
 
 # -- VM records ----------------------------------------------------------------------------
-
-def records_from_baseline(baseline: Any) -> dict:
-    """``{name: vm record}`` from a baseline record, a site_info result or a list of VM records."""
-    return baseline_mod.vm_records(baseline)
-
 
 def merge_records(baseline: Mapping[str, Mapping], live: Mapping[str, Mapping]) -> dict:
     """Live records over baseline ones; a live NIC without IPs keeps the baseline's (same MAC, else same place).

@@ -7,7 +7,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.continuity.recovery.plugins.filter.baseline import baseline_vms
 from ansible_collections.continuity.recovery.plugins.module_utils import baseline
-from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import cutover
 
 VMS = [{"name": "db01", "datastores": ["Prod-DS-01"]}, {"name": "app01"}, {"datastores": ["no name"]}, "junk"]
 
@@ -21,7 +20,7 @@ VMS = [{"name": "db01", "datastores": ["Prod-DS-01"]}, {"name": "app01"}, {"data
 def test_every_shape_gives_the_named_records_in_order(shape):
     assert [vm["name"] for vm in baseline_vms(shape)] == ["db01", "app01"]
     # the module's option reads the same records
-    assert list(cutover.records_from_baseline(shape)) == ["db01", "app01"]
+    assert list(baseline.vm_records(shape)) == ["db01", "app01"]
     assert baseline.vm_records_problem(shape) is None
 
 
@@ -42,7 +41,7 @@ def test_other_values_fail_saying_what_they_are(value, words):
         baseline_vms(value)
     assert words in str(info.value)
     assert words in baseline.vm_records_problem(value)
-    assert cutover.records_from_baseline(value) == {}
+    assert baseline.vm_records(value) == {}
 
 
 def test_the_error_names_the_variable_and_strict_false_gives_nothing():

@@ -7,6 +7,7 @@ import copy
 import pytest
 from pyVmomi import vim
 
+from ansible_collections.continuity.recovery.plugins.module_utils import baseline
 from ansible_collections.continuity.recovery.plugins.module_utils import plan as plan_model
 from ansible_collections.continuity.recovery.plugins.module_utils.errors import InvalidInput
 from ansible_collections.continuity.recovery.plugins.module_utils.vsphere import cutover, customization, nics, presentation
@@ -166,7 +167,7 @@ def test_failback_without_a_known_primary_ip_fails_before_change():
     assert cutover.work_items(sel, live, "failback", shutdown_only=True)[1] == []
     # the baseline record (merged as host_cutover does for failback) has the address
     records = dict(live)
-    records.update(cutover.records_from_baseline({"vms": [record("db01", "10.10.1.10")]}))
+    records.update(baseline.vm_records({"vms": [record("db01", "10.10.1.10")]}))
     items, problems = cutover.work_items(sel, records, "failback")
     assert problems == [] and items[0]["addresses"][0]["ip"] == "10.10.1.10"
 
@@ -317,14 +318,6 @@ def test_drill_adopts_an_unmarked_vm_only_when_it_is_the_replica():
     assert "it is suspended" in both and "registered from [Replica-DS-01] x/x.vmx" in both
     # a registration this collection made (marker) is judged by the executor's own rules
     assert cutover.adoption_problem(item, dict(replica, power="poweredOn", marker={"role": "drill-source"})) is None
-
-
-def test_records_from_baseline_shapes():
-    vms = [record("db01", "10.10.1.10")]
-    assert set(cutover.records_from_baseline({"record": {"sites": {"primary": {"vms": vms}}}})) == {"db01"}
-    assert set(cutover.records_from_baseline({"vms": vms})) == {"db01"}
-    assert set(cutover.records_from_baseline(vms)) == {"db01"}
-    assert cutover.records_from_baseline("nonsense") == {}
 
 
 # -- steps (idempotence) ------------------------------------------------------------------------
