@@ -342,6 +342,11 @@ def main(argv=None):
     binary = args.vcsim or os.path.join(os.environ.get("LAB_DIR", "/var/lib/continuity-recovery-lab"), "bin", "vcsim")
     if not os.access(binary, os.X_OK):
         raise SystemExit("no vcsim binary at %s: run `labctl.py up` once (it builds it)" % binary)
+    loop_playbook = os.path.join(args.bench_venv, "bin", "ansible-playbook")
+    if not args.skip_loop and not os.access(loop_playbook, os.X_OK):
+        raise SystemExit("--bench-venv: no ansible-playbook at %s (the loop's environment, the ansible 12.x package): "
+                         "python3 -m venv %s && %s/bin/pip install 'ansible>=12,<13' requests pyvmomi - or pass --skip-loop"
+                         % (loop_playbook, args.bench_venv, args.bench_venv))
     os.makedirs(args.work_dir, exist_ok=True)
     tiers = workload(args.vms)
     loop_tiers = tiers if not args.loop_sample else sample(tiers, args.loop_sample)
