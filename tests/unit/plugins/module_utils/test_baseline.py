@@ -44,11 +44,3 @@ def test_every_kind_of_abnormality_is_collected_with_its_site():
     ]
     assert out["summary"]["healthy"] is False
     assert "recovery" not in out["record"]["sites"]
-
-
-def test_vm_records_by_name_from_every_shape():
-    vms = [{"name": "db01", "nics": []}, {"name": "app01"}, {"no": "name"}]
-    for shape in ({"record": {"sites": {"primary": {"vms": vms}}}}, {"sites": {"primary": {"vms": vms}}}, {"vms": vms}, vms):
-        assert list(baseline.vm_records(shape)) == ["db01", "app01"]
-        assert baseline.vm_records(shape)["db01"] == {"name": "db01", "nics": []}
-    assert baseline.vm_records("nonsense") == {} and baseline.vm_records(None) == {}
