@@ -9,6 +9,8 @@ max_parallel requests in flight and awaited together with one PropertyCollector
 filter (WaitForUpdatesEx) - then one PowerOnMultiVM_Task and one wait until every
 guest reports its new IP. No validation, no idempotence checks, no reporting.
 
+``takeover(cfg)`` is also what (e) runs inside one Ansible module (library/cutover_floor.py).
+
 Prints ``floor_work_s=<seconds>``: from the first statement of this file (before the
 pyVmomi import) to the logout - the process minus the bare interpreter start-up.
 """
@@ -51,8 +53,8 @@ def wait(pc, objs, path, done):
         collector.DestroyPropertyCollector()
 
 
-def main():
-    cfg = json.load(open(sys.argv[1]))
+def takeover(cfg):
+    """The takeover of ``cfg['tiers']`` (run.py's floor.json): the floor's whole work after its imports."""
     si = SmartConnect(host="127.0.0.1", port=cfg["port"], user=cfg["user"], pwd=cfg["password"],
                       disableSslCertValidation=True)
     si._stub.poolSize = cfg["max_parallel"]
@@ -119,6 +121,11 @@ def main():
                 wait(pc, refs, "guest.ipAddress", lambda ip: ip is not None and ip.startswith("10.20."))
     finally:
         Disconnect(si)
+
+
+def main():
+    with open(sys.argv[1]) as handle:
+        takeover(json.load(handle))
     print("floor_work_s=%.3f" % (time.monotonic() - T0))
 
 

@@ -13,14 +13,18 @@ the re-addressed IP, power on, wait for the IP in guest info - tier by tier:
       reads guest info of a registered VM on vcsim 0.24), so it does less work than (a)
       and (c): its times are a lower bound;
   (c) the floor: a minimal raw pyVmomi script making only the necessary calls at the
-      same concurrency (max_parallel requests in flight, tasks awaited together).
+      same concurrency (max_parallel requests in flight, tasks awaited together);
+  (e) the floor as a module: (c)'s own code run as one task of one ansible-playbook run
+      (library/cutover_floor.py) - what running any module adds to the floor, so the
+      lowest (a) that any Ansible module doing this work can reach here.
 
 Wall-clock times of whole processes: ``cutover_vs_floor`` is (a)/(c). For reference
 only, also (d) the same ansible-playbook run with a no-op instead of the host_cutover
 task, the host_cutover task's own duration (recovery_timeline callback) against the
-floor's work inside its process, and the load average. The loop may be measured on a sample of VMs
+floor's work inside its process, (a)/(e) and (e)/(c), and the load average. The loop may be measured on a sample of VMs
 (--loop-sample, same tier proportions) and extrapolated per VM: the output says so.
-Last line: ``cutover_speedup_vs_loop=.. cutover_speedup_vs_loop_f20=.. cutover_vs_floor=..``.
+Last line: ``cutover_speedup_vs_loop=.. cutover_speedup_vs_loop_f20=.. cutover_vs_floor=..
+floor_as_module_vs_floor=.. cutover_vs_floor_as_module=..`` ((e)/(c) and (a)/(e)), on one line.
 """
 
 from __future__ import annotations
@@ -301,6 +305,17 @@ def run_floor(port, tiers, work, max_parallel):
     return elapsed, out
 
 
+def run_floor_module(port, tiers, work, max_parallel):
+    """(e): floor.takeover inside library/cutover_floor.py, one task of ansible-playbook floor_module.yml."""
+    vars_file = os.path.join(work, "floor-module-vars.json")
+    with open(vars_file, "w") as handle:
+        json.dump({"ansible_python_interpreter": sys.executable, "floor_dir": HERE,
+                   "floor_cfg": {"port": port, "user": USER, "password": PASSWORD, "max_parallel": max_parallel,
+                                 "tiers": tiers, "net": NET}}, handle)
+    elapsed, out, _unused = run_playbook("floor_module.yml", vars_file, work)
+    return elapsed, out
+
+
 def load():
     with open("/proc/loadavg") as handle:
         return " ".join(handle.read().split()[:3])
@@ -374,6 +389,8 @@ def main(argv=None):
                      lambda p: run_module(p, tiers, args.work_dir, args.max_parallel), tiers)
     floor = measure("(c) raw pyVmomi floor (max_parallel=%d)" % args.max_parallel,
                     lambda p: run_floor(p, tiers, args.work_dir, args.max_parallel), tiers)
+    floor_module = measure("(e) the floor's code as one module task",
+                           lambda p: run_floor_module(p, tiers, args.work_dir, args.max_parallel), tiers)
     noop = run_noop(tiers, args.work_dir, args.max_parallel)
     log("%-44s %8.2f s  (no VM touched)" % ("(d) the same ansible-playbook, no-op task", noop))
     loop5 = loop20 = None
@@ -412,10 +429,14 @@ def main(argv=None):
     if INSIDE.get("elapsed"):
         log("for reference: the module's own run (tiers only, as it reports it in 'elapsed') took %.2f s = %.2f x "
             "the floor's work" % (INSIDE["elapsed"], INSIDE["elapsed"] / (INSIDE.get("floor_work") or floor)))
+    log("what running the floor's own code as a module adds: (e)/(c) = %.2f - no module doing this work "
+        "can be faster than (e); (a)/(e), what host_cutover adds to that: %.2f"
+        % (floor_module / floor, module / floor_module))
     log("load average at end: %s" % load())
-    print("cutover_speedup_vs_loop=%s cutover_speedup_vs_loop_f20=%s cutover_vs_floor=%.2f" % (
-        "%.1f" % (loop5 / module) if loop5 else "nan", "%.1f" % (loop20 / module) if loop20 else "nan",
-        module / floor))
+    print("cutover_speedup_vs_loop=%s cutover_speedup_vs_loop_f20=%s cutover_vs_floor=%.2f "
+          "floor_as_module_vs_floor=%.2f cutover_vs_floor_as_module=%.2f" % (
+              "%.1f" % (loop5 / module) if loop5 else "nan", "%.1f" % (loop20 / module) if loop20 else "nan",
+              module / floor, floor_module / floor, module / floor_module))
 
 
 if __name__ == "__main__":
