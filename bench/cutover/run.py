@@ -293,11 +293,16 @@ LOOP_PLAY = """
 
 # -- (c) the floor --------------------------------------------------------------------------
 
+def floor_cfg(port, tiers, max_parallel):
+    """The floor's input (floor.takeover), for (c) and (e) alike."""
+    return {"port": port, "user": USER, "password": PASSWORD, "max_parallel": max_parallel, "tiers": tiers,
+            "net": NET}
+
+
 def run_floor(port, tiers, work, max_parallel):
     data = os.path.join(work, "floor.json")
     with open(data, "w") as handle:
-        json.dump({"port": port, "user": USER, "password": PASSWORD, "max_parallel": max_parallel,
-                   "tiers": tiers, "net": NET}, handle)
+        json.dump(floor_cfg(port, tiers, max_parallel), handle)
     elapsed, out = timed([sys.executable, os.path.join(HERE, "floor.py"), data])
     for line in out.splitlines():
         if line.startswith("floor_work_s="):
@@ -310,8 +315,7 @@ def run_floor_module(port, tiers, work, max_parallel):
     vars_file = os.path.join(work, "floor-module-vars.json")
     with open(vars_file, "w") as handle:
         json.dump({"ansible_python_interpreter": sys.executable, "floor_dir": HERE,
-                   "floor_cfg": {"port": port, "user": USER, "password": PASSWORD, "max_parallel": max_parallel,
-                                 "tiers": tiers, "net": NET}}, handle)
+                   "floor_cfg": floor_cfg(port, tiers, max_parallel)}, handle)
     elapsed, out, _unused = run_playbook("floor_module.yml", vars_file, work)
     return elapsed, out
 
